@@ -1,0 +1,109 @@
+//! `GroupSum(k, τ)`: splits the last layer's outputs into `k` equal, contiguous groups.
+//!
+//! ```text
+//!   training:   score_c = Σ_{f ∈ group c} y_f / τ      (then softmax cross-entropy)
+//!   evaluation: score_c = number of ones in group c     (an integer)
+//! ```
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupSum {
+    pub k: usize,
+    pub tau: f32,
+    /// Width of the layer it reads.
+    pub in_dim: usize,
+}
+
+impl GroupSum {
+    pub fn new(k: usize, tau: f32, in_dim: usize) -> Result<Self> {
+        if k == 0 {
+            return Err(Error::invalid(
+                "GroupSum needs at least one group (got k = 0)",
+            ));
+        }
+        if in_dim % k != 0 {
+            return Err(Error::invalid(format!(
+                "GroupSum: width {in_dim} is not divisible by the number of groups {k}"
+            )));
+        }
+        if !(tau.is_finite() && tau > 0.0) {
+            return Err(Error::invalid(format!(
+                "GroupSum tau must be a positive number (got {tau})"
+            )));
+        }
+        Ok(GroupSum { k, tau, in_dim })
+    }
+
+    pub fn group_size(&self) -> usize {
+        self.in_dim / self.k
+    }
+
+    /// Training scores for a feature-major block: `acts` is `[in_dim][bs]`, `scores` `[k][bs]`.
+    pub fn forward(&self, acts: &[f32], scores: &mut [f32], bs: usize) {
+        let g = self.group_size();
+        for (c, s) in scores.chunks_exact_mut(bs).enumerate() {
+            s.iter_mut().for_each(|v| *v = 0.0);
+            for row in acts[c * g * bs..(c + 1) * g * bs].chunks_exact(bs) {
+                s.iter_mut().zip(row).for_each(|(s, &y)| *s += y);
+            }
+            s.iter_mut().for_each(|v| *v /= self.tau);
+        }
+    }
+
+    /// `grad_acts[f][s] = dscores[group(f)][s] / τ`.
+    pub fn backward(&self, dscores: &[f32], grad_acts: &mut [f32], bs: usize) {
+        let g = self.group_size();
+        for (f, row) in grad_acts.chunks_exact_mut(bs).enumerate() {
+            let d = &dscores[(f / g) * bs..(f / g + 1) * bs];
+            row.iter_mut().zip(d).for_each(|(r, &d)| *r = d / self.tau);
+        }
+    }
+
+    /// Evaluation: integer counts of ones per group for one sample's bits.
+    pub fn counts(&self, bits: &[u8], out: &mut [u32]) {
+        let g = self.group_size();
+        for (c, o) in out.iter_mut().enumerate() {
+            *o = bits[c * g..(c + 1) * g].iter().map(|&b| b as u32).sum();
+        }
+    }
+}
+
+/// The predicted class: the first index of the largest score.
+pub fn argmax<T: PartialOrd + Copy>(scores: &[T]) -> usize {
+    let mut best = 0;
+    for (i, &s) in scores.iter().enumerate() {
+        if s > scores[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn train_and_eval_scores() {
+        let h = GroupSum::new(2, 2.0, 4).unwrap();
+        // 4 features × 1 sample padded to bs = 1.
+        let acts = [1.0, 0.5, 0.0, 1.0];
+        let mut s = [0.0; 2];
+        h.forward(&acts, &mut s, 1);
+        assert_eq!(s, [0.75, 0.5]);
+        let mut counts = [0; 2];
+        h.counts(&[1, 1, 0, 1], &mut counts);
+        assert_eq!(counts, [2, 1]);
+        let mut g = [0.0; 4];
+        h.backward(&[1.0, -2.0], &mut g, 1);
+        assert_eq!(g, [0.5, 0.5, -1.0, -1.0]);
+    }
+
+    #[test]
+    fn indivisible_width_is_an_error() {
+        let e = GroupSum::new(10, 1.0, 95).unwrap_err().to_string();
+        assert!(e.contains("95") && e.contains("10"), "{e}");
+    }
+}

@@ -1,0 +1,270 @@
+//! `LogicDense`: a layer of lookup-table neurons = connections × parametrization.
+//!
+//! Each of `out_dim` neurons reads `lut_rank` inputs (its row of `ids`) and outputs one
+//! value through its own LUT. Training uses the relaxed output of the parametrization
+//! (`param`); evaluation is the hard lookup in [`LogicDense::get_luts_and_ids`].
+//!
+//! ```
+//! use bitlogic::layer::{LayerConfig, LogicDense};
+//! use bitlogic::rng::Rng;
+//! let layer = LogicDense::new(LayerConfig::new(8, 4, 2), &mut Rng::new(0)).unwrap();
+//! let (luts, ids) = layer.get_luts_and_ids();
+//! assert_eq!((luts.len(), ids.len()), (4 * 4, 4 * 2));
+//! ```
+
+pub mod connections;
+pub mod kernel;
+pub mod param;
+pub mod simd;
+
+pub use connections::ConnectionKind;
+pub use param::{list_parametrizations, Parametrization, WeightInit};
+
+use crate::{rng::Rng, Error, Result};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How the training forward samples a neuron's LUT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sampling {
+    /// The relaxed (real-valued) LUT.
+    Soft,
+    /// Straight-through: forward with the discrete LUT, backward through the relaxed one.
+    Hard,
+}
+
+impl Sampling {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "soft" => Ok(Sampling::Soft),
+            "hard" => Ok(Sampling::Hard),
+            _ => Err(Error::invalid(format!(
+                "unknown forward_sampling '{name}' (valid: soft, hard)"
+            ))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampling::Soft => "soft",
+            Sampling::Hard => "hard",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerConfig {
+    pub in_dim: usize,
+    pub out_dim: usize,
+    pub lut_rank: usize,
+    pub parametrization: Parametrization,
+    pub connections: ConnectionKind,
+    /// τ: divides the logits.
+    pub temperature: f32,
+    pub sampling: Sampling,
+    pub weight_init: WeightInit,
+}
+
+impl LayerConfig {
+    /// Defaults: light, random-unique connections, τ = 1, soft sampling, random init.
+    pub fn new(in_dim: usize, out_dim: usize, lut_rank: usize) -> Self {
+        LayerConfig {
+            in_dim,
+            out_dim,
+            lut_rank,
+            parametrization: Parametrization::Light,
+            connections: ConnectionKind::RandomUnique,
+            temperature: 1.0,
+            sampling: Sampling::Soft,
+            weight_init: WeightInit::Random,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.lut_rank == 0 || self.lut_rank > param::MAX_RANK {
+            return Err(Error::invalid(format!(
+                "lut_rank {} is out of range (valid: 1..={})",
+                self.lut_rank,
+                param::MAX_RANK
+            )));
+        }
+        self.parametrization.check_rank(self.lut_rank)?;
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(Error::invalid(format!(
+                "temperature must be a positive number (got {})",
+                self.temperature
+            )));
+        }
+        if let WeightInit::Residual { probability } = self.weight_init {
+            if !(probability > 0.0 && probability < 1.0) {
+                return Err(Error::invalid(format!(
+                    "residual_probability must lie strictly between 0 and 1 (got {probability})"
+                )));
+            }
+        }
+        if self.in_dim == 0 || self.out_dim == 0 {
+            return Err(Error::invalid(format!(
+                "a layer needs in_dim and out_dim >= 1 (got {} and {})",
+                self.in_dim, self.out_dim
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogicDense {
+    pub config: LayerConfig,
+    /// `[out_dim][lut_rank]` input indices.
+    pub ids: Vec<u32>,
+    /// `[out_dim][weights_per_neuron]`.
+    pub weights: Vec<f32>,
+}
+
+impl LogicDense {
+    pub fn new(config: LayerConfig, rng: &mut Rng) -> Result<Self> {
+        config.validate()?;
+        let ids = connections::draw(
+            config.connections,
+            config.in_dim,
+            config.out_dim,
+            config.lut_rank,
+            rng,
+        )?;
+        let wpn = config.parametrization.weights_per_neuron(config.lut_rank);
+        let mut weights = vec![0f32; config.out_dim * wpn];
+        for w in weights.chunks_mut(wpn) {
+            config.parametrization.init(
+                config.lut_rank,
+                config.weight_init,
+                config.temperature,
+                rng,
+                w,
+            );
+        }
+        Ok(LogicDense {
+            config,
+            ids,
+            weights,
+        })
+    }
+
+    /// Rebuilds a layer from stored parts, checking every shape and index.
+    pub fn from_parts(config: LayerConfig, ids: Vec<u32>, weights: Vec<f32>) -> Result<Self> {
+        config.validate()?;
+        let n = config.out_dim * config.lut_rank;
+        if ids.len() != n {
+            return Err(Error::invalid(format!(
+                "layer has {} connection ids, expected {n} (out_dim {} × lut_rank {})",
+                ids.len(),
+                config.out_dim,
+                config.lut_rank
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= config.in_dim) {
+            return Err(Error::invalid(format!(
+                "connection id {bad} is out of range for in_dim {}",
+                config.in_dim
+            )));
+        }
+        let wpn = config.parametrization.weights_per_neuron(config.lut_rank);
+        if weights.len() != config.out_dim * wpn {
+            return Err(Error::invalid(format!(
+                "layer has {} weights, expected {} (out_dim {} × {wpn})",
+                weights.len(),
+                config.out_dim * wpn,
+                config.out_dim
+            )));
+        }
+        if weights.iter().any(|w| !w.is_finite()) {
+            return Err(Error::invalid("layer weights contain NaN or infinity"));
+        }
+        Ok(LogicDense {
+            config,
+            ids,
+            weights,
+        })
+    }
+
+    pub fn rank(&self) -> usize {
+        self.config.lut_rank
+    }
+    pub fn in_dim(&self) -> usize {
+        self.config.in_dim
+    }
+    pub fn out_dim(&self) -> usize {
+        self.config.out_dim
+    }
+    pub fn weights_per_neuron(&self) -> usize {
+        self.config
+            .parametrization
+            .weights_per_neuron(self.config.lut_rank)
+    }
+
+    /// Folds every neuron's weights into `coef` (`[out_dim][2^rank]`).
+    pub fn fold(&self, hard: bool, coef: &mut [f32]) {
+        let (p, r, t) = (
+            self.config.parametrization,
+            self.rank(),
+            self.config.temperature,
+        );
+        let (wpn, k) = (self.weights_per_neuron(), 1 << r);
+        coef.par_chunks_mut(k * 256)
+            .zip(self.weights.par_chunks(wpn * 256))
+            .for_each(|(a, w)| {
+                for (a, w) in a.chunks_mut(k).zip(w.chunks(wpn)) {
+                    p.fold(r, w, t, hard, a);
+                }
+            });
+    }
+
+    /// `dw = ∂a/∂w · dcoef` for every neuron (overwrites `dw`).
+    pub fn unfold_grad(&self, dcoef: &[f32], dw: &mut [f32]) {
+        let (p, r, t) = (
+            self.config.parametrization,
+            self.rank(),
+            self.config.temperature,
+        );
+        let (wpn, k) = (self.weights_per_neuron(), 1 << r);
+        dw.par_chunks_mut(wpn * 256)
+            .zip(self.weights.par_chunks(wpn * 256))
+            .zip(dcoef.par_chunks(k * 256))
+            .for_each(|((dw, w), da)| {
+                dw.iter_mut().for_each(|v| *v = 0.0);
+                for ((dw, w), da) in dw.chunks_mut(wpn).zip(w.chunks(wpn)).zip(da.chunks(k)) {
+                    p.unfold_grad(r, w, t, da, dw);
+                }
+            });
+    }
+
+    /// The discrete truth tables `[out_dim][2^rank]` (MSB order, 0/1) and input ids
+    /// `[out_dim][rank]`.
+    pub fn get_luts_and_ids(&self) -> (Vec<u8>, Vec<u32>) {
+        let (p, r, t) = (
+            self.config.parametrization,
+            self.rank(),
+            self.config.temperature,
+        );
+        let (wpn, k) = (self.weights_per_neuron(), 1 << r);
+        let mut luts = vec![0u8; self.out_dim() * k];
+        for (l, w) in luts.chunks_mut(k).zip(self.weights.chunks(wpn)) {
+            p.lut(r, w, t, l);
+        }
+        (luts, self.ids.clone())
+    }
+}
+
+/// Hard evaluation of one layer on one sample's bits, given its LUTs.
+pub fn eval_bits(rank: usize, luts: &[u8], ids: &[u32], input: &[u8], output: &mut [u8]) {
+    let k = 1 << rank;
+    for (i, o) in output.iter_mut().enumerate() {
+        let mut addr = 0usize;
+        for &id in &ids[i * rank..(i + 1) * rank] {
+            addr = (addr << 1) | input[id as usize] as usize;
+        }
+        *o = luts[i * k + addr];
+    }
+}
+
+#[cfg(test)]
+mod tests;

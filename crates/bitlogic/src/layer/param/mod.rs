@@ -1,0 +1,178 @@
+//! Parametrizations: what a neuron's LUT is made of, how it relaxes for training and how
+//! it becomes a discrete truth table.
+//!
+//! `light` and `difflogic` neurons are multilinear polynomials of their `n` inputs and `warp`
+//! is a sigmoid of one, so every parametrization here *folds* its weights into 2^n
+//! coefficients `a_k` (one per LUT address, MSB order) once per step:
+//!
+//! ```text
+//!   y = act( Σ_k a_k φ_k(x) ),   φ_k(x) = Π_j (x_j if bit n-1-j of k is set else 1 − x_j)
+//! ```
+//!
+//! with `act` the identity (light, difflogic) or the logistic sigmoid (warp). The layer kernel
+//! (`layer::kernel`) only ever sees folded coefficients; `unfold_grad` carries `∂L/∂a` back to
+//! the weights.
+
+mod difflogic;
+mod light;
+mod warp;
+
+use crate::{rng::Rng, Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// How a layer's weights are initialised.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum WeightInit {
+    /// Independent standard-normal logits.
+    Random,
+    /// Every LUT starts near "output = input 0" with the given probability.
+    Residual { probability: f32 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Parametrization {
+    Light,
+    Difflogic,
+    Warp,
+}
+
+/// Every registered parametrization, by name.
+pub const PARAMETRIZATIONS: &[(&str, Parametrization)] = &[
+    ("light", Parametrization::Light),
+    ("difflogic", Parametrization::Difflogic),
+    ("warp", Parametrization::Warp),
+];
+
+pub fn list_parametrizations() -> Vec<&'static str> {
+    PARAMETRIZATIONS.iter().map(|(n, _)| *n).collect()
+}
+
+impl Parametrization {
+    pub fn parse(name: &str) -> Result<Self> {
+        PARAMETRIZATIONS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "unknown parametrization '{name}' (valid: {})",
+                    list_parametrizations().join(", ")
+                ))
+            })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Parametrization::Light => "light",
+            Parametrization::Difflogic => "difflogic",
+            Parametrization::Warp => "warp",
+        }
+    }
+
+    /// The LUT ranks this parametrization supports.
+    pub fn ranks(self) -> std::ops::RangeInclusive<usize> {
+        match self {
+            Parametrization::Difflogic => 2..=2,
+            _ => 1..=MAX_RANK,
+        }
+    }
+
+    pub fn check_rank(self, rank: usize) -> Result<()> {
+        let r = self.ranks();
+        if r.contains(&rank) {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "lut_rank {rank} is not supported by parametrization '{}' (valid: {}..={})",
+                self.name(),
+                r.start(),
+                r.end()
+            )))
+        }
+    }
+
+    pub fn weights_per_neuron(self, rank: usize) -> usize {
+        match self {
+            Parametrization::Difflogic => 16,
+            _ => 1 << rank,
+        }
+    }
+
+    /// True when the relaxed output is a sigmoid of the folded polynomial.
+    pub fn sigmoid_output(self) -> bool {
+        matches!(self, Parametrization::Warp)
+    }
+
+    /// Initial weights of one neuron.
+    pub fn init(self, rank: usize, init: WeightInit, tau: f32, rng: &mut Rng, w: &mut [f32]) {
+        match self {
+            Parametrization::Light => light::init(rank, init, tau, rng, w),
+            Parametrization::Difflogic => difflogic::init(init, tau, rng, w),
+            Parametrization::Warp => warp::init(rank, init, tau, rng, w),
+        }
+    }
+
+    /// Folds one neuron's weights into its 2^rank coefficients. `hard` gives the discrete LUT
+    /// (as 0/1 coefficients, identity activation) used by straight-through sampling.
+    pub fn fold(self, rank: usize, w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
+        match self {
+            Parametrization::Light => light::fold(w, tau, hard, a),
+            Parametrization::Difflogic => difflogic::fold(w, tau, hard, a),
+            Parametrization::Warp => warp::fold(rank, w, tau, hard, a),
+        }
+    }
+
+    /// `dw += ∂a/∂w · da` for the soft fold.
+    pub fn unfold_grad(self, rank: usize, w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
+        match self {
+            Parametrization::Light => light::unfold_grad(w, tau, da, dw),
+            Parametrization::Difflogic => difflogic::unfold_grad(w, tau, da, dw),
+            Parametrization::Warp => warp::unfold_grad(rank, tau, da, dw),
+        }
+    }
+
+    /// The discrete truth table (MSB order, 0/1 per address) of one neuron.
+    pub fn lut(self, rank: usize, w: &[f32], tau: f32, lut: &mut [u8]) {
+        let mut a = vec![0f32; 1 << rank];
+        self.fold(rank, w, tau, true, &mut a);
+        for (l, &v) in lut.iter_mut().zip(&a) {
+            *l = (v > 0.5) as u8;
+        }
+    }
+
+    /// Plain f64 reference of the relaxed output, written from the formulas (not from the fold);
+    /// the fast kernels are tested against it.
+    pub fn reference_forward(self, rank: usize, w: &[f64], tau: f64, x: &[f64]) -> f64 {
+        match self {
+            Parametrization::Light => light::reference(rank, w, tau, x),
+            Parametrization::Difflogic => difflogic::reference(w, tau, x),
+            Parametrization::Warp => warp::reference(rank, w, tau, x),
+        }
+    }
+}
+
+/// Largest LUT rank supported.
+pub const MAX_RANK: usize = 6;
+
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+pub(crate) fn logit(p: f32) -> f32 {
+    (p / (1.0 - p)).ln()
+}
+
+/// φ_k(x) in MSB order, f64, for the references.
+pub(crate) fn basis(rank: usize, k: usize, x: &[f64]) -> f64 {
+    (0..rank)
+        .map(|j| {
+            if (k >> (rank - 1 - j)) & 1 == 1 {
+                x[j]
+            } else {
+                1.0 - x[j]
+            }
+        })
+        .product()
+}

@@ -1,0 +1,311 @@
+//! Layer tests: kernels against the f64 references and finite differences, SIMD levels
+//! against each other, MSB ordering on known truth tables.
+
+use super::kernel::{self, LANES};
+use super::simd::SimdLevel;
+use super::*;
+
+const PARAMS: [Parametrization; 3] = [
+    Parametrization::Light,
+    Parametrization::Difflogic,
+    Parametrization::Warp,
+];
+
+fn layer(p: Parametrization, rank: usize, sampling: Sampling, seed: u64) -> LogicDense {
+    let mut c = LayerConfig::new(9, 5, rank);
+    c.parametrization = p;
+    c.sampling = sampling;
+    c.temperature = 1.3;
+    LogicDense::new(c, &mut Rng::new(seed)).unwrap()
+}
+
+fn random_rows(n: usize, bs: usize, seed: u64) -> Vec<f32> {
+    let mut r = Rng::new(seed);
+    (0..n * bs).map(|_| 0.05 + 0.9 * r.uniform()).collect()
+}
+
+/// Σ_i Σ_s g[i][s] · y_i(x_s) in f64 from the reference formulas.
+fn reference_loss(l: &LogicDense, w: &[f64], x: &[f64], g: &[f32], bs: usize) -> f64 {
+    let (r, wpn) = (l.rank(), l.weights_per_neuron());
+    let mut total = 0.0;
+    for i in 0..l.out_dim() {
+        for s in 0..bs {
+            let xs: Vec<f64> = (0..r)
+                .map(|j| x[l.ids[i * r + j] as usize * bs + s])
+                .collect();
+            let y = l.config.parametrization.reference_forward(
+                r,
+                &w[i * wpn..(i + 1) * wpn],
+                l.config.temperature as f64,
+                &xs,
+            );
+            total += g[i * bs + s] as f64 * y;
+        }
+    }
+    total
+}
+
+fn kernel_forward(l: &LogicDense, hard: bool, x: &[f32], bs: usize) -> Vec<f32> {
+    let mut coef = vec![0.0; l.out_dim() << l.rank()];
+    l.fold(hard, &mut coef);
+    let sigmoid = l.config.parametrization.sigmoid_output() && !hard;
+    let mut y = vec![0.0; l.out_dim() * bs];
+    kernel::check_shapes(l.rank(), &l.ids, &coef, x, y.len(), bs);
+    kernel::forward(l.rank(), &l.ids, &coef, sigmoid, x, &mut y, bs);
+    y
+}
+
+/// (dL/dw, dL/dx) from the kernel's backward (always through the relaxed LUT).
+fn kernel_backward(
+    l: &LogicDense,
+    x: &[f32],
+    g: &[f32],
+    bs: usize,
+    level: SimdLevel,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut coef = vec![0.0; l.out_dim() << l.rank()];
+    l.fold(false, &mut coef);
+    let mut dcoef = vec![0.0; coef.len()];
+    let mut dx = vec![0.0; x.len()];
+    let sig = l.config.parametrization.sigmoid_output();
+    kernel::backward_at(
+        level,
+        l.rank(),
+        &l.ids,
+        &coef,
+        sig,
+        x,
+        g,
+        Some(&mut dx),
+        &mut dcoef,
+        bs,
+    );
+    let mut dw = vec![0.0; l.weights.len()];
+    l.unfold_grad(&dcoef, &mut dw);
+    (dw, dx)
+}
+
+fn close(a: f64, b: f64, what: &str) {
+    let tol = 2e-3 * a.abs().max(b.abs()) + 2e-4;
+    assert!((a - b).abs() <= tol, "{what}: analytic {a} vs numeric {b}");
+}
+
+#[test]
+fn relaxed_forward_matches_reference() {
+    let bs = 2 * LANES;
+    for p in PARAMS {
+        for rank in p.ranks() {
+            let l = layer(p, rank, Sampling::Soft, rank as u64);
+            let x = random_rows(l.in_dim(), bs, 7);
+            let y = kernel_forward(&l, false, &x, bs);
+            let w: Vec<f64> = l.weights.iter().map(|&v| v as f64).collect();
+            let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            for i in 0..l.out_dim() {
+                for s in 0..bs {
+                    let mut g = vec![0f32; l.out_dim() * bs];
+                    g[i * bs + s] = 1.0;
+                    let r = reference_loss(&l, &w, &xd, &g, bs);
+                    assert!(
+                        (y[i * bs + s] as f64 - r).abs() < 1e-5,
+                        "{p:?} rank {rank}: {} vs {r}",
+                        y[i * bs + s]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let bs = 2 * LANES;
+    for p in PARAMS {
+        for rank in p.ranks() {
+            for sampling in [Sampling::Soft, Sampling::Hard] {
+                let l = layer(p, rank, sampling, 10 + rank as u64);
+                let x = random_rows(l.in_dim(), bs, 3);
+                let g = random_rows(l.out_dim(), bs, 4)
+                    .iter()
+                    .map(|v| v - 0.5)
+                    .collect::<Vec<_>>();
+                let (dw, dx) = kernel_backward(&l, &x, &g, bs, SimdLevel::Avx512);
+                let w: Vec<f64> = l.weights.iter().map(|&v| v as f64).collect();
+                let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+                let h = 1e-5;
+                let what = format!("{p:?} rank {rank} {sampling:?}");
+                for i in 0..w.len() {
+                    let (mut wp, mut wm) = (w.clone(), w.clone());
+                    wp[i] += h;
+                    wm[i] -= h;
+                    let fd = (reference_loss(&l, &wp, &xd, &g, bs)
+                        - reference_loss(&l, &wm, &xd, &g, bs))
+                        / (2.0 * h);
+                    close(dw[i] as f64, fd, &format!("{what} dw[{i}]"));
+                }
+                for i in 0..xd.len() {
+                    let (mut xp, mut xm) = (xd.clone(), xd.clone());
+                    xp[i] += h;
+                    xm[i] -= h;
+                    let fd = (reference_loss(&l, &w, &xp, &g, bs)
+                        - reference_loss(&l, &w, &xm, &g, bs))
+                        / (2.0 * h);
+                    close(dx[i] as f64, fd, &format!("{what} dx[{i}]"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn simd_levels_agree_with_scalar() {
+    let bs = 4 * LANES;
+    for p in PARAMS {
+        for rank in p.ranks() {
+            let l = layer(p, rank, Sampling::Soft, 99);
+            let x = random_rows(l.in_dim(), bs, 5);
+            let g = random_rows(l.out_dim(), bs, 6);
+            let mut coef = vec![0.0; l.out_dim() << rank];
+            l.fold(false, &mut coef);
+            let sig = p.sigmoid_output();
+            let run = |level| {
+                let mut y = vec![0.0; l.out_dim() * bs];
+                kernel::forward_at(level, rank, &l.ids, &coef, sig, &x, &mut y, bs);
+                (y, kernel_backward(&l, &x, &g, bs, level))
+            };
+            let scalar = run(SimdLevel::Scalar);
+            for level in [SimdLevel::Avx2, SimdLevel::Avx512] {
+                let fast = run(level);
+                let max_diff = |a: &[f32], b: &[f32]| {
+                    a.iter()
+                        .zip(b)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0f32, f32::max)
+                };
+                assert!(
+                    max_diff(&fast.0, &scalar.0) <= 1e-6,
+                    "{p:?} {rank} {level:?} forward"
+                );
+                assert!(
+                    max_diff(&fast.1 .0, &scalar.1 .0) <= 1e-5,
+                    "{p:?} {rank} {level:?} dw"
+                );
+                assert!(
+                    max_diff(&fast.1 .1, &scalar.1 .1) <= 1e-6,
+                    "{p:?} {rank} {level:?} dx"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn hard_forward_is_the_lut_at_binary_inputs() {
+    let bs = LANES;
+    for p in PARAMS {
+        for rank in p.ranks() {
+            let l = layer(p, rank, Sampling::Hard, 5);
+            let mut r = Rng::new(1);
+            let bits: Vec<u8> = (0..l.in_dim() * bs)
+                .map(|_| (r.uniform() < 0.5) as u8)
+                .collect();
+            let x: Vec<f32> = bits.iter().map(|&b| b as f32).collect();
+            let y = kernel_forward(&l, true, &x, bs);
+            let soft = kernel_forward(&l, false, &x, bs);
+            let (luts, ids) = l.get_luts_and_ids();
+            for s in 0..bs {
+                let sample: Vec<u8> = (0..l.in_dim()).map(|f| bits[f * bs + s]).collect();
+                let mut out = vec![0u8; l.out_dim()];
+                eval_bits(rank, &luts, &ids, &sample, &mut out);
+                for i in 0..l.out_dim() {
+                    assert_eq!(y[i * bs + s], out[i] as f32, "{p:?} rank {rank}");
+                    // light and warp: the discrete LUT is the relaxed one rounded at the same
+                    // corner (difflogic's argmax gate need not agree with its mixture).
+                    if p != Parametrization::Difflogic {
+                        assert_eq!((soft[i * bs + s] > 0.5) as u8, out[i], "{p:?} rank {rank}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn luts_are_in_msb_order() {
+    let mut c = LayerConfig::new(8, 1, 2);
+    // light: only address 0b10 (input 0 = 1, input 1 = 0) is on: "x0 AND NOT x1".
+    let light = LogicDense::from_parts(c.clone(), vec![5, 2], vec![-1.0, -1.0, 1.0, -1.0]).unwrap();
+    let (luts, _) = light.get_luts_and_ids();
+    assert_eq!(luts, vec![0, 0, 1, 0]);
+    let mut input = vec![0u8; 8];
+    input[5] = 1; // input 0 reads feature 5
+    let mut out = [0u8];
+    eval_bits(2, &luts, &light.ids, &input, &mut out);
+    assert_eq!(out, [1]);
+    input[2] = 1; // input 1 reads feature 2
+    eval_bits(2, &luts, &light.ids, &input, &mut out);
+    assert_eq!(out, [0]);
+
+    // difflogic gate 2 is "a AND NOT b" with a = input 0.
+    c.parametrization = Parametrization::Difflogic;
+    let mut w = vec![0.0; 16];
+    w[2] = 5.0;
+    let d = LogicDense::from_parts(c.clone(), vec![5, 2], w).unwrap();
+    assert_eq!(d.get_luts_and_ids().0, vec![0, 0, 1, 0]);
+
+    // warp: a positive coefficient on S = {input 0} (mask 0b10) gives y = σ(−c·s_0) = [x_0].
+    c.parametrization = Parametrization::Warp;
+    let wp = LogicDense::from_parts(c, vec![5, 2], vec![0.0, 0.0, 2.0, 0.0]).unwrap();
+    assert_eq!(wp.get_luts_and_ids().0, vec![0, 0, 1, 1]);
+}
+
+#[test]
+fn residual_init_passes_input_zero() {
+    for p in PARAMS {
+        for rank in p.ranks() {
+            let mut c = LayerConfig::new(10, 6, rank);
+            c.parametrization = p;
+            c.temperature = 2.0;
+            c.weight_init = WeightInit::Residual { probability: 0.951 };
+            let l = LogicDense::new(c, &mut Rng::new(2)).unwrap();
+            let (luts, _) = l.get_luts_and_ids();
+            for lut in luts.chunks(1 << rank) {
+                for (k, &v) in lut.iter().enumerate() {
+                    assert_eq!(v as usize, (k >> (rank - 1)) & 1, "{p:?} rank {rank}");
+                }
+            }
+            // The relaxed output at a corner is the residual probability; for difflogic the
+            // other 15 gates share the remaining mass and 7 of them are also 1 at (1, 1).
+            let bs = LANES;
+            let x = vec![1.0; l.in_dim() * bs];
+            let y = kernel_forward(&l, false, &x, bs);
+            let expect = match p {
+                Parametrization::Difflogic => 0.951 + 0.049 * 7.0 / 15.0,
+                _ => 0.951,
+            };
+            assert!(
+                y.iter().all(|&v| (v - expect).abs() < 1e-4),
+                "{p:?} rank {rank}: {}",
+                y[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_configs_are_errors() {
+    let mut c = LayerConfig::new(8, 4, 9);
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("lut_rank 9") && e.contains("1..=6"), "{e}");
+    c.lut_rank = 4;
+    c.parametrization = Parametrization::Difflogic;
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("difflogic") && e.contains("2..=2"), "{e}");
+    let e = Parametrization::parse("nope").unwrap_err().to_string();
+    assert!(
+        e.contains("'nope'") && e.contains("light, difflogic, warp"),
+        "{e}"
+    );
+    let c = LayerConfig::new(8, 1, 2);
+    assert!(LogicDense::from_parts(c.clone(), vec![1, 8], vec![0.0; 4]).is_err());
+    assert!(LogicDense::from_parts(c, vec![1, 2], vec![0.0; 3]).is_err());
+}

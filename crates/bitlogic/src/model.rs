@@ -1,0 +1,188 @@
+//! A feed-forward lookup-table network: encoder → flatten → LogicDense × N → GroupSum.
+//!
+//! ```
+//! use bitlogic::{Model, ModelConfig};
+//! use bitlogic::encoder::{Encoder, EncoderKind};
+//! // 4 real features, thermometer-encoded to 2 bits each, two layers, 2 classes.
+//! let x = vec![0.0, 1.0, 2.0, 3.0, 3.0, 2.0, 1.0, 0.0];
+//! let mut enc = Encoder::new(EncoderKind::Thermometer, 2, false).unwrap();
+//! enc.fit(&x, 2, 4).unwrap();
+//! let cfg = ModelConfig { widths: vec![16, 8], classes: 2, ..ModelConfig::default() };
+//! let model = Model::new(cfg, enc).unwrap();
+//! let classes = model.predict(&x, 2).unwrap();
+//! assert_eq!(classes.len(), 2);
+//! ```
+
+use crate::encoder::{Encoder, EncoderKind};
+use crate::head::{argmax, GroupSum};
+use crate::layer::{
+    self, ConnectionKind, LayerConfig, LogicDense, Parametrization, Sampling, WeightInit,
+};
+use crate::{rng::Rng, Error, Result};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The full architecture; stored in every model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelConfig {
+    pub encoder: EncoderKind,
+    pub encoder_bits: usize,
+    pub encoder_per_feature: bool,
+    /// Output width of each LogicDense layer.
+    pub widths: Vec<usize>,
+    pub lut_rank: usize,
+    pub parametrization: Parametrization,
+    pub connections: ConnectionKind,
+    /// τ of the layers (divides the logits).
+    pub temperature: f32,
+    pub sampling: Sampling,
+    pub weight_init: WeightInit,
+    /// τ of the GroupSum head.
+    pub group_tau: f32,
+    pub classes: usize,
+    /// Seed of connections and initial weights.
+    pub seed: u64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            encoder: EncoderKind::Thermometer,
+            encoder_bits: 3,
+            encoder_per_feature: false,
+            widths: vec![8000, 8000],
+            lut_rank: 4,
+            parametrization: Parametrization::Light,
+            connections: ConnectionKind::RandomUnique,
+            temperature: 1.0,
+            sampling: Sampling::Soft,
+            weight_init: WeightInit::Residual { probability: 0.951 },
+            group_tau: 10.0,
+            classes: 10,
+            seed: 0,
+        }
+    }
+}
+
+impl ModelConfig {
+    pub fn layer_configs(&self, input_bits: usize) -> Vec<LayerConfig> {
+        let mut in_dim = input_bits;
+        self.widths
+            .iter()
+            .map(|&w| {
+                let c = LayerConfig {
+                    in_dim,
+                    out_dim: w,
+                    lut_rank: self.lut_rank,
+                    parametrization: self.parametrization,
+                    connections: self.connections,
+                    temperature: self.temperature,
+                    sampling: self.sampling,
+                    weight_init: self.weight_init,
+                };
+                in_dim = w;
+                c
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub config: ModelConfig,
+    pub encoder: Encoder,
+    pub layers: Vec<LogicDense>,
+    pub head: GroupSum,
+}
+
+impl Model {
+    /// Builds a fresh model on a fitted encoder.
+    pub fn new(config: ModelConfig, encoder: Encoder) -> Result<Self> {
+        if !encoder.is_fitted() {
+            return Err(Error::invalid(
+                "the encoder must be fitted before building a model",
+            ));
+        }
+        if config.widths.is_empty() {
+            return Err(Error::invalid(
+                "a model needs at least one LogicDense layer (widths is empty)",
+            ));
+        }
+        let mut rng = Rng::fork(config.seed, 1);
+        let layers = config
+            .layer_configs(encoder.output_dim())
+            .into_iter()
+            .map(|c| LogicDense::new(c, &mut rng))
+            .collect::<Result<Vec<_>>>()?;
+        let last = *config.widths.last().unwrap_or(&0);
+        let head = GroupSum::new(config.classes, config.group_tau, last)?;
+        Ok(Model {
+            config,
+            encoder,
+            layers,
+            head,
+        })
+    }
+
+    /// Trainable parameters (LUT weights).
+    pub fn parameters(&self) -> usize {
+        self.layers.iter().map(|l| l.weights.len()).sum()
+    }
+
+    /// LUT neurons (gates) in all layers.
+    pub fn gates(&self) -> usize {
+        self.layers.iter().map(|l| l.out_dim()).sum()
+    }
+
+    pub fn input_features(&self) -> usize {
+        self.encoder.features
+    }
+
+    /// The discrete network: per layer its LUTs and ids (see `LogicDense::get_luts_and_ids`).
+    pub fn luts_and_ids(&self) -> Vec<(Vec<u8>, Vec<u32>)> {
+        self.layers.iter().map(|l| l.get_luts_and_ids()).collect()
+    }
+
+    /// Eval forward from encoded bits (`[n][encoder.output_dim()]`, sample-major): the hard
+    /// LUT lookup in every layer and integer GroupSum counts, `[n][classes]`.
+    pub fn eval_counts(&self, bits: &[u8], n: usize) -> Result<Vec<u32>> {
+        let dim = self.encoder.output_dim();
+        if bits.len() != n * dim {
+            return Err(Error::invalid(format!(
+                "eval input has {} bits, expected {n} samples × {dim}",
+                bits.len()
+            )));
+        }
+        let tables = self.luts_and_ids();
+        let k = self.head.k;
+        let mut out = vec![0u32; n * k];
+        out.par_chunks_mut(k * 64)
+            .zip(bits.par_chunks(dim * 64))
+            .for_each(|(out, bits)| {
+                let mut cur = Vec::new();
+                let mut next = Vec::new();
+                for (o, x) in out.chunks_mut(k).zip(bits.chunks(dim)) {
+                    cur.clear();
+                    cur.extend_from_slice(x);
+                    for (layer, (luts, ids)) in self.layers.iter().zip(&tables) {
+                        next.resize(layer.out_dim(), 0);
+                        layer::eval_bits(layer.rank(), luts, ids, &cur, &mut next);
+                        std::mem::swap(&mut cur, &mut next);
+                    }
+                    self.head.counts(&cur, o);
+                }
+            });
+        Ok(out)
+    }
+
+    /// Eval-mode class predictions for raw features (`[n][input_features]`).
+    pub fn predict(&self, x: &[f32], n: usize) -> Result<Vec<u32>> {
+        let bits = self.encoder.encode(x, n)?;
+        let counts = self.eval_counts(&bits, n)?;
+        Ok(counts
+            .chunks(self.head.k)
+            .map(|c| argmax(c) as u32)
+            .collect())
+    }
+}

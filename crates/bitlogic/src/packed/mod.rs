@@ -1,0 +1,1 @@
+//! Bit-packed inference (see SPEC §3). Work in progress.

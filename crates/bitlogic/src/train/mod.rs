@@ -1,0 +1,8 @@
+//! Training: loss, optimizers and the trainer that runs fused, multithreaded steps.
+
+pub mod loss;
+pub mod optimizer;
+pub mod trainer;
+
+pub use optimizer::{Optimizer, OptimizerKind};
+pub use trainer::{EpochReport, Progress, TrainConfig, Trainer};

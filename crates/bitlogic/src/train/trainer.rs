@@ -1,0 +1,458 @@
+//! The trainer: seeded minibatches, fused per-layer kernels, threads over sample blocks.
+//!
+//! A step splits the batch into blocks of `bs` samples (a multiple of 16). Each thread takes
+//! a fixed, contiguous range of blocks and runs forward → loss → backward through the whole
+//! network for each block, so activations of a block stay in cache across layers and no two
+//! threads ever write the same input gradient. Coefficient gradients are summed per thread in
+//! block order and then across threads in thread order: the same seed and thread count give
+//! the same model, bit for bit. Every buffer is planned once for the batch size.
+
+use super::loss::softmax_cross_entropy;
+use super::optimizer::{Optimizer, OptimizerKind};
+use crate::layer::{kernel, Sampling};
+use crate::{rng::Rng, Error, Model, Result};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f32,
+    pub optimizer: OptimizerKind,
+    pub weight_decay: f32,
+    /// Seed of the minibatch order.
+    pub seed: u64,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+    /// Target samples per block (rounded to a multiple of 16; 0 = automatic).
+    pub block: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch: 128,
+            lr: 0.01,
+            optimizer: OptimizerKind::Adam,
+            weight_decay: 0.0,
+            seed: 0,
+            threads: 0,
+            block: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.batch == 0 {
+            return Err(Error::invalid("batch size must be at least 1 (got 0)"));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::invalid(format!(
+                "learning rate must be a positive number (got {})",
+                self.lr
+            )));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::invalid(format!(
+                "weight decay must be >= 0 (got {})",
+                self.weight_decay
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Encoded samples: `bits` is `[n][dim]` (0/1), `labels[n]`.
+#[derive(Clone, Copy, Debug)]
+pub struct EncodedSet<'a> {
+    pub n: usize,
+    pub dim: usize,
+    pub bits: &'a [u8],
+    pub labels: &'a [u32],
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    /// Mean training loss over the epoch (relaxed forward).
+    pub train_loss: f64,
+    /// Running accuracy of the relaxed forward on the training batches.
+    pub train_accuracy: f64,
+    /// Eval-mode (hard LUT) accuracy on the test set, when one was given.
+    pub test_accuracy: Option<f64>,
+    /// Training seconds of this epoch (without the test evaluation).
+    pub seconds: f64,
+    pub samples_per_second: f64,
+}
+
+pub enum Progress<'a> {
+    Batch {
+        epoch: usize,
+        done: usize,
+        total: usize,
+        loss: f64,
+        accuracy: f64,
+    },
+    Epoch(&'a EpochReport),
+}
+
+/// Per-thread scratch for one block at a time.
+struct Worker {
+    acts: Vec<Vec<f32>>,
+    grads: Vec<Vec<f32>>,
+    dcoef: Vec<Vec<f32>>,
+    scores: Vec<f32>,
+    dscores: Vec<f32>,
+    labels: Vec<Option<u32>>,
+    loss: f64,
+    correct: usize,
+}
+
+pub struct Trainer {
+    pub config: TrainConfig,
+    bs: usize,
+    blocks: usize,
+    threads: usize,
+    workers: Vec<Worker>,
+    coef_soft: Vec<Vec<f32>>,
+    coef_hard: Vec<Vec<f32>>,
+    dcoef: Vec<Vec<f32>>,
+    dw: Vec<Vec<f32>>,
+    opt: Optimizer,
+    pool: rayon::ThreadPool,
+}
+
+/// Block size and block count for a batch: at least one block per thread.
+fn plan_blocks(batch: usize, threads: usize, target: usize) -> (usize, usize) {
+    let target = if target == 0 { 64 } else { target };
+    let blocks = threads
+        .max(batch.div_ceil(target))
+        .min(batch.div_ceil(kernel::LANES));
+    let bs = batch.div_ceil(blocks).div_ceil(kernel::LANES) * kernel::LANES;
+    (bs, batch.div_ceil(bs))
+}
+
+impl Trainer {
+    pub fn new(model: &Model, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        let threads = if config.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            config.threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))?;
+        let (bs, blocks) = plan_blocks(config.batch, threads, config.block);
+        let mut widths = vec![model.encoder.output_dim()];
+        widths.extend(model.layers.iter().map(|l| l.out_dim()));
+        let coef_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| l.out_dim() << l.rank())
+            .collect();
+        let k = model.head.k;
+        let workers = (0..threads)
+            .map(|_| Worker {
+                acts: widths.iter().map(|&w| vec![0.0; w * bs]).collect(),
+                grads: widths.iter().map(|&w| vec![0.0; w * bs]).collect(),
+                dcoef: coef_len.iter().map(|&n| vec![0.0; n]).collect(),
+                scores: vec![0.0; k * bs],
+                dscores: vec![0.0; k * bs],
+                labels: vec![None; bs],
+                loss: 0.0,
+                correct: 0,
+            })
+            .collect();
+        let hard = model
+            .layers
+            .iter()
+            .any(|l| l.config.sampling == Sampling::Hard);
+        let sizes: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
+        Ok(Trainer {
+            bs,
+            blocks,
+            threads,
+            workers,
+            coef_soft: coef_len.iter().map(|&n| vec![0.0; n]).collect(),
+            coef_hard: if hard {
+                coef_len.iter().map(|&n| vec![0.0; n]).collect()
+            } else {
+                Vec::new()
+            },
+            dcoef: coef_len.iter().map(|&n| vec![0.0; n]).collect(),
+            dw: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            opt: Optimizer::new(config.optimizer, config.lr, config.weight_decay, &sizes),
+            pool,
+            config,
+        })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Samples per block (a multiple of 16).
+    pub fn block_size(&self) -> usize {
+        self.bs
+    }
+
+    /// One optimisation step on the samples `idx` of `data` (at most `batch` of them).
+    /// Returns the summed loss and the number of correct relaxed predictions.
+    pub fn step(
+        &mut self,
+        model: &mut Model,
+        data: EncodedSet,
+        idx: &[usize],
+    ) -> Result<(f64, usize)> {
+        if idx.len() > self.config.batch || idx.is_empty() {
+            return Err(Error::invalid(format!(
+                "a step takes 1..={} samples (got {})",
+                self.config.batch,
+                idx.len()
+            )));
+        }
+        if data.dim != model.encoder.output_dim() {
+            return Err(Error::invalid(format!(
+                "data has {} input bits per sample, the model expects {}",
+                data.dim,
+                model.encoder.output_dim()
+            )));
+        }
+        let Trainer {
+            bs,
+            blocks,
+            threads,
+            workers,
+            coef_soft,
+            coef_hard,
+            dcoef,
+            dw,
+            opt,
+            pool,
+            ..
+        } = self;
+        let (bs, threads) = (*bs, *threads);
+        let blocks = (*blocks).min(idx.len().div_ceil(bs));
+        let scale = 1.0 / idx.len() as f32;
+        pool.install(|| {
+            for (l, layer) in model.layers.iter().enumerate() {
+                layer.fold(false, &mut coef_soft[l]);
+                if layer.config.sampling == Sampling::Hard {
+                    layer.fold(true, &mut coef_hard[l]);
+                }
+            }
+            let model_ref = &*model;
+            let (coef_soft, coef_hard) = (&*coef_soft, &*coef_hard);
+            workers.par_iter_mut().enumerate().for_each(|(t, w)| {
+                w.dcoef
+                    .iter_mut()
+                    .for_each(|d| d.iter_mut().for_each(|v| *v = 0.0));
+                w.loss = 0.0;
+                w.correct = 0;
+                for b in t * blocks / threads..(t + 1) * blocks / threads {
+                    let lo = b * bs;
+                    let hi = (lo + bs).min(idx.len());
+                    w.run_block(
+                        model_ref,
+                        coef_soft,
+                        coef_hard,
+                        data,
+                        &idx[lo..hi],
+                        bs,
+                        scale,
+                    );
+                }
+            });
+            // Fixed-order reduction: thread 0, then 1, ...
+            for (l, d) in dcoef.iter_mut().enumerate() {
+                d.par_chunks_mut(4096).enumerate().for_each(|(c, d)| {
+                    let off = c * 4096;
+                    d.copy_from_slice(&workers[0].dcoef[l][off..off + d.len()]);
+                    for w in &workers[1..] {
+                        d.iter_mut()
+                            .zip(&w.dcoef[l][off..])
+                            .for_each(|(d, s)| *d += s);
+                    }
+                });
+            }
+            opt.begin_step();
+            for (l, layer) in model.layers.iter_mut().enumerate() {
+                layer.unfold_grad(&dcoef[l], &mut dw[l]);
+                opt.update(l, &mut layer.weights, &dw[l]);
+            }
+        });
+        let loss = workers.iter().map(|w| w.loss).sum();
+        let correct = workers.iter().map(|w| w.correct).sum();
+        Ok((loss, correct))
+    }
+
+    /// Eval-mode accuracy (hard LUTs, integer head) on `data`, on this trainer's threads.
+    pub fn evaluate(&self, model: &Model, data: EncodedSet) -> Result<f64> {
+        let counts = self.pool.install(|| model.eval_counts(data.bits, data.n))?;
+        let k = model.head.k;
+        let correct = counts
+            .chunks(k)
+            .zip(data.labels)
+            .filter(|(c, &y)| crate::head::argmax(c) == y as usize)
+            .count();
+        Ok(correct as f64 / data.n.max(1) as f64)
+    }
+
+    /// Trains for `config.epochs` epochs, evaluating on `test` after each.
+    pub fn fit(
+        &mut self,
+        model: &mut Model,
+        train: EncodedSet,
+        test: Option<EncodedSet>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<EpochReport>> {
+        if train.n == 0 {
+            return Err(Error::invalid("the training set is empty"));
+        }
+        let mut order: Vec<usize> = (0..train.n).collect();
+        let mut reports = Vec::new();
+        let batch = self.config.batch;
+        for epoch in 1..=self.config.epochs {
+            let mut rng = Rng::fork(self.config.seed, 1000 + epoch as u64);
+            rng.shuffle(&mut order);
+            let start = Instant::now();
+            let (mut loss, mut correct, mut seen) = (0.0, 0usize, 0usize);
+            for chunk in order.chunks(batch) {
+                let (l, c) = self.step(model, train, chunk)?;
+                if !l.is_finite() {
+                    return Err(Error::invalid(format!(
+                        "training diverged at epoch {epoch} (loss {l}); lower the learning rate"
+                    )));
+                }
+                loss += l;
+                correct += c;
+                seen += chunk.len();
+                progress(Progress::Batch {
+                    epoch,
+                    done: seen,
+                    total: train.n,
+                    loss: loss / seen as f64,
+                    accuracy: correct as f64 / seen as f64,
+                });
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            let test_accuracy = match test {
+                Some(t) => Some(self.evaluate(model, t)?),
+                None => None,
+            };
+            let report = EpochReport {
+                epoch,
+                train_loss: loss / seen as f64,
+                train_accuracy: correct as f64 / seen as f64,
+                test_accuracy,
+                seconds,
+                samples_per_second: seen as f64 / seconds.max(1e-9),
+            };
+            progress(Progress::Epoch(&report));
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    fn run_block(
+        &mut self,
+        model: &Model,
+        coef_soft: &[Vec<f32>],
+        coef_hard: &[Vec<f32>],
+        data: EncodedSet,
+        idx: &[usize],
+        bs: usize,
+        scale: f32,
+    ) {
+        let dim = data.dim;
+        let input = &mut self.acts[0];
+        for (s, &i) in idx.iter().enumerate() {
+            let x = &data.bits[i * dim..(i + 1) * dim];
+            for (f, &b) in x.iter().enumerate() {
+                input[f * bs + s] = b as f32;
+            }
+            self.labels[s] = Some(data.labels[i]);
+        }
+        self.labels[idx.len()..].iter_mut().for_each(|l| *l = None);
+
+        for (l, layer) in model.layers.iter().enumerate() {
+            let hard = layer.config.sampling == Sampling::Hard;
+            let coef = if hard { &coef_hard[l] } else { &coef_soft[l] };
+            let sigmoid = layer.config.parametrization.sigmoid_output() && !hard;
+            let (a, b) = self.acts.split_at_mut(l + 1);
+            kernel::forward(
+                layer.rank(),
+                &layer.ids,
+                coef,
+                sigmoid,
+                &a[l],
+                &mut b[0],
+                bs,
+            );
+        }
+        let last = model.layers.len();
+        model.head.forward(&self.acts[last], &mut self.scores, bs);
+        let (loss, correct) = softmax_cross_entropy(
+            &self.scores,
+            &self.labels,
+            model.head.k,
+            bs,
+            scale,
+            &mut self.dscores,
+        );
+        self.loss += loss;
+        self.correct += correct;
+        model
+            .head
+            .backward(&self.dscores, &mut self.grads[last], bs);
+        for (l, layer) in model.layers.iter().enumerate().rev() {
+            let sigmoid = layer.config.parametrization.sigmoid_output();
+            let (a, b) = self.grads.split_at_mut(l + 1);
+            let grad_in = if l > 0 {
+                a[l].iter_mut().for_each(|v| *v = 0.0);
+                Some(&mut a[l][..])
+            } else {
+                None
+            };
+            kernel::backward(
+                layer.rank(),
+                &layer.ids,
+                &coef_soft[l],
+                sigmoid,
+                &self.acts[l],
+                &b[0],
+                grad_in,
+                &mut self.dcoef[l],
+                bs,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_blocks;
+
+    #[test]
+    fn blocks_cover_the_batch() {
+        for &(batch, threads) in &[(128, 2), (100, 2), (1, 4), (1000, 3), (17, 1)] {
+            let (bs, blocks) = plan_blocks(batch, threads, 0);
+            assert_eq!(bs % 16, 0);
+            assert!(
+                bs * blocks >= batch && bs * (blocks - 1) < batch,
+                "{batch} {threads}"
+            );
+        }
+        assert_eq!(plan_blocks(128, 2, 0), (64, 2));
+    }
+}
