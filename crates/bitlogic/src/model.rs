@@ -57,7 +57,7 @@ impl Default for ModelConfig {
             connections: ConnectionKind::RandomUnique,
             temperature: 1.0,
             sampling: Sampling::Soft,
-            weight_init: WeightInit::Residual { probability: 0.951 },
+            weight_init: WeightInit::Random,
             group_tau: 10.0,
             classes: 10,
             seed: 0,

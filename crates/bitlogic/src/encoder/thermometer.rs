@@ -308,7 +308,7 @@ fn check_len(what: &str, len: usize, n: usize, features: usize) -> Result<()> {
     if n.checked_mul(features) == Some(len) {
         return Ok(());
     }
-    let hint = if len % features != 0 {
+    let hint = if !len.is_multiple_of(features) {
         format!(", and {len} is not a multiple of {features}")
     } else {
         format!(" ({} samples were given)", len / features)

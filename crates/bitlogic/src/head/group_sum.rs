@@ -23,7 +23,7 @@ impl GroupSum {
                 "GroupSum needs at least one group (got k = 0)",
             ));
         }
-        if in_dim % k != 0 {
+        if !in_dim.is_multiple_of(k) {
             return Err(Error::invalid(format!(
                 "GroupSum: width {in_dim} is not divisible by the number of groups {k}"
             )));

@@ -273,7 +273,7 @@ pub fn check_shapes(
     bs: usize,
 ) {
     assert!(
-        bs % LANES == 0 && bs > 0,
+        bs.is_multiple_of(LANES) && bs > 0,
         "block size {bs} must be a positive multiple of {LANES}"
     );
     let out_dim = out_len / bs;

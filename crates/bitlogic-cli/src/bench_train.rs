@@ -1,0 +1,132 @@
+//! `bitlogic bench train`: training throughput on synthetic binary inputs.
+//!
+//! Builds a random `in_dim → width × depth → GroupSum(10)` model, warms up, then times
+//! individual optimisation steps and reports the median. Peak memory is the process's
+//! high-water mark (VmHWM), so run one configuration per process.
+
+use anyhow::Result;
+use bitlogic::encoder::{Encoder, EncoderKind};
+use bitlogic::layer::{simd::simd_level, Parametrization};
+use bitlogic::rng::Rng;
+use bitlogic::train::trainer::EncodedSet;
+use bitlogic::train::{TrainConfig, Trainer};
+use bitlogic::{Model, ModelConfig};
+use clap::Args;
+use serde_json::json;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct BenchTrainArgs {
+    #[arg(long, default_value_t = 784)]
+    pub in_dim: usize,
+    #[arg(long, default_value_t = 8000)]
+    pub width: usize,
+    #[arg(long, default_value_t = 6)]
+    pub depth: usize,
+    #[arg(long, default_value_t = 2)]
+    pub lut_rank: usize,
+    #[arg(long, default_value = "light")]
+    pub parametrization: String,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Samples per kernel block (0 = automatic).
+    #[arg(long, default_value_t = 0)]
+    pub block: usize,
+    /// Timed steps (after 3 warm-up steps).
+    #[arg(long, default_value_t = 15)]
+    pub steps: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Peak resident set size of this process, from /proc (0 where unavailable).
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+pub fn run(a: &BenchTrainArgs) -> Result<()> {
+    let parametrization = Parametrization::parse(&a.parametrization)?;
+    let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false)?;
+    let lo_hi: Vec<f32> = (0..2 * a.in_dim).map(|i| (i >= a.in_dim) as u8 as f32).collect();
+    enc.fit(&lo_hi, 2, a.in_dim)?;
+    let cfg = ModelConfig {
+        encoder_bits: 1,
+        widths: vec![a.width; a.depth],
+        lut_rank: a.lut_rank,
+        parametrization,
+        classes: 10,
+        ..ModelConfig::default()
+    };
+    let mut model = Model::new(cfg, enc)?;
+    let mut trainer = Trainer::new(
+        &model,
+        TrainConfig { batch: a.batch, threads: a.threads, block: a.block, ..TrainConfig::default() },
+    )?;
+    let n = a.batch * 4;
+    let mut rng = Rng::new(7);
+    let bits: Vec<u8> = (0..n * a.in_dim).map(|_| (rng.next_u64() & 1) as u8).collect();
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(10) as u32).collect();
+    let data = EncodedSet { n, dim: a.in_dim, bits: &bits, labels: &labels };
+    let idx: Vec<usize> = (0..n).collect();
+    let batches: Vec<&[usize]> = idx.chunks(a.batch).collect();
+    for b in batches.iter().take(3) {
+        trainer.step(&mut model, data, b)?;
+    }
+    let mut times = Vec::with_capacity(a.steps);
+    for s in 0..a.steps.max(1) {
+        let t = Instant::now();
+        trainer.step(&mut model, data, batches[s % batches.len()])?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let step = median(times);
+    let sps = a.batch as f64 / step;
+    let rss = peak_rss_bytes();
+    let model_desc = format!(
+        "{} → {} × {} → GroupSum(10), {} rank {}",
+        a.in_dim, a.width, a.depth, parametrization.name(), a.lut_rank
+    );
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "samples_per_second": sps,
+                "median_step_seconds": step,
+                "peak_rss_bytes": rss,
+                "simd": simd_level().name(),
+                "mode": "default",
+                "precision": "f32",
+                "threads": trainer.threads(),
+                "batch": a.batch,
+                "block": trainer.block_size(),
+                "model": model_desc,
+            })
+        );
+    } else {
+        println!(
+            "{model_desc}: {sps:.0} samples/s (median step {:.2} ms, batch {}, {} threads, block {}, {}), peak RSS {:.1} MB",
+            step * 1e3,
+            a.batch,
+            trainer.threads(),
+            trainer.block_size(),
+            simd_level().name(),
+            rss as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+

@@ -1,0 +1,69 @@
+//! `bitlogic info`: what a model file holds.
+
+use anyhow::Result;
+use bitlogic::io::model_file;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct InfoArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &InfoArgs) -> Result<()> {
+    let m = model_file::load(&args.model)?.model;
+    if args.json {
+        let layers: Vec<_> = m.layers.iter().map(|l| &l.config).collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "encoder": { "kind": m.encoder.kind, "num_bits": m.encoder.num_bits,
+                             "per_feature": m.encoder.per_feature, "features": m.encoder.features,
+                             "output_bits": m.encoder.output_dim() },
+                "layers": layers,
+                "head": m.head,
+                "parameters": m.parameters(),
+                "gates": m.gates(),
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "encoder   {} ({} bits per feature, {}): {} features → {} bits",
+        m.encoder.kind.name(),
+        m.encoder.num_bits,
+        if m.encoder.per_feature {
+            "per-feature thresholds"
+        } else {
+            "global thresholds"
+        },
+        m.encoder.features,
+        m.encoder.output_dim()
+    );
+    for (i, l) in m.layers.iter().enumerate() {
+        let c = &l.config;
+        println!(
+            "layer {i}   LogicDense {} → {}  {} rank {}  {} connections  τ {}  {} sampling",
+            c.in_dim,
+            c.out_dim,
+            c.parametrization.name(),
+            c.lut_rank,
+            c.connections.name(),
+            c.temperature,
+            c.sampling.name()
+        );
+    }
+    println!(
+        "head      GroupSum(k = {}, τ = {}), {} neurons per class",
+        m.head.k,
+        m.head.tau,
+        m.head.group_size()
+    );
+    println!("parameters {}", m.parameters());
+    println!("gates      {}", m.gates());
+    Ok(())
+}

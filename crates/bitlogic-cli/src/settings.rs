@@ -1,0 +1,242 @@
+//! Training settings: defaults (the README's main job), overlaid by `--config FILE.toml`,
+//! overlaid by command-line flags. The TOML keys are the flag names with `_` for `-`.
+
+use anyhow::{bail, Context, Result};
+use bitlogic::encoder::EncoderKind;
+use bitlogic::layer::{ConnectionKind, Parametrization, Sampling, WeightInit};
+use bitlogic::train::{OptimizerKind, TrainConfig};
+use bitlogic::ModelConfig;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Every setting of a training run. All optional so that a config file and flags can each
+/// set any subset; `resolve` fills the rest with defaults.
+#[derive(Args, Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainArgs {
+    /// TOML file with any of these settings (flags win over the file).
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Output directory for model.safetensors, metrics.json and curves.png.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// light, difflogic or warp.
+    #[arg(long)]
+    pub parametrization: Option<String>,
+    /// Inputs per LUT (1–6; difflogic: 2).
+    #[arg(long)]
+    pub lut_rank: Option<usize>,
+    /// fixed (= random-unique), random-unique or random.
+    #[arg(long)]
+    pub connections: Option<String>,
+    /// Neurons per layer; a comma list gives each layer its own width.
+    #[arg(long, value_delimiter = ',')]
+    pub width: Option<Vec<usize>>,
+    /// Number of LogicDense layers (ignored when --width lists several widths).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// GroupSum temperature τ (class score = group sum / τ).
+    #[arg(long)]
+    pub tau: Option<f32>,
+    /// Temperature of the LUT logits.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// soft or hard (straight-through).
+    #[arg(long)]
+    pub sampling: Option<String>,
+    /// random (default) or residual (deep nets).
+    #[arg(long)]
+    pub weight_init: Option<String>,
+    #[arg(long)]
+    pub residual_probability: Option<f32>,
+    /// thermometer or distributive.
+    #[arg(long)]
+    pub encoder: Option<String>,
+    /// Thermometer bits per input feature.
+    #[arg(long)]
+    pub encoder_bits: Option<usize>,
+    /// Fit thresholds per feature instead of globally.
+    #[arg(long)]
+    pub encoder_per_feature: Option<bool>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// adam or adamw.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Samples per kernel block (multiple of 16; default automatic).
+    #[arg(long)]
+    pub block: Option<usize>,
+    /// Folder in MNIST's IDX layout (default: the MNIST copy in data/mnist).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Tabular training data (CSV); needs --test-csv and --label-column.
+    #[arg(long)]
+    pub train_csv: Option<PathBuf>,
+    #[arg(long)]
+    pub test_csv: Option<PathBuf>,
+    /// Label column of the CSV files: a header name, or an index for header-less files.
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// The CSV files have no header row.
+    #[arg(long)]
+    pub no_header: Option<bool>,
+    /// Train on the first N training samples only.
+    #[arg(long)]
+    pub train_subset: Option<usize>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: Option<bool>,
+}
+
+/// The main job's architecture: see the README for its measured accuracy and time.
+pub const DEFAULT_WIDTH: usize = 8000;
+pub const DEFAULT_DEPTH: usize = 2;
+
+pub struct Resolved {
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub out: PathBuf,
+    pub args: TrainArgs,
+}
+
+fn merge(file: TrainArgs, cli: TrainArgs) -> TrainArgs {
+    macro_rules! pick {
+        ($($f:ident),*) => { TrainArgs { config: cli.config.clone(), $($f: cli.$f.or(file.$f)),* } };
+    }
+    pick!(
+        out,
+        parametrization,
+        lut_rank,
+        connections,
+        width,
+        depth,
+        tau,
+        temperature,
+        sampling,
+        weight_init,
+        residual_probability,
+        encoder,
+        encoder_bits,
+        encoder_per_feature,
+        epochs,
+        batch,
+        lr,
+        optimizer,
+        weight_decay,
+        seed,
+        threads,
+        block,
+        data,
+        train_csv,
+        test_csv,
+        label_column,
+        no_header,
+        train_subset,
+        quiet
+    )
+}
+
+pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
+    let args = match &cli.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            let file: TrainArgs = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))?;
+            merge(file, cli)
+        }
+        None => cli,
+    };
+    let d = ModelConfig::default();
+    let parametrization = match &args.parametrization {
+        Some(p) => Parametrization::parse(p)?,
+        None => d.parametrization,
+    };
+    let widths = match (&args.width, args.depth) {
+        (Some(w), _) if w.len() > 1 => w.clone(),
+        (w, depth) => {
+            let width = w
+                .as_ref()
+                .and_then(|w| w.first().copied())
+                .unwrap_or(DEFAULT_WIDTH);
+            vec![width; depth.unwrap_or(DEFAULT_DEPTH)]
+        }
+    };
+    if widths.is_empty() || widths.contains(&0) {
+        bail!("--depth and --width must be at least 1 (got widths {widths:?})");
+    }
+    let residual_probability = args.residual_probability.unwrap_or(0.951);
+    let weight_init = match args.weight_init.as_deref() {
+        Some("residual") => WeightInit::Residual {
+            probability: residual_probability,
+        },
+        None | Some("random") => WeightInit::Random,
+        Some(other) => bail!("unknown weight_init '{other}' (valid: residual, random)"),
+    };
+    let model = ModelConfig {
+        encoder: match &args.encoder {
+            Some(e) => EncoderKind::parse(e)?,
+            None => d.encoder,
+        },
+        encoder_bits: args.encoder_bits.unwrap_or(d.encoder_bits),
+        encoder_per_feature: args.encoder_per_feature.unwrap_or(d.encoder_per_feature),
+        widths,
+        lut_rank: args.lut_rank.unwrap_or(d.lut_rank),
+        parametrization,
+        connections: match &args.connections {
+            Some(c) => ConnectionKind::parse(c)?,
+            None => d.connections,
+        },
+        temperature: args.temperature.unwrap_or(d.temperature),
+        sampling: match &args.sampling {
+            Some(s) => Sampling::parse(s)?,
+            None => d.sampling,
+        },
+        weight_init,
+        group_tau: args.tau.unwrap_or(d.group_tau),
+        classes: d.classes,
+        seed: args.seed.unwrap_or(d.seed),
+    };
+    // Check the layer settings before any data is read, so a typo fails at once.
+    for c in model.layer_configs(1.max(model.lut_rank)) {
+        c.validate()?;
+    }
+    let t = TrainConfig::default();
+    let train = TrainConfig {
+        epochs: args.epochs.unwrap_or(t.epochs),
+        batch: args.batch.unwrap_or(t.batch),
+        lr: args.lr.unwrap_or(t.lr),
+        optimizer: match &args.optimizer {
+            Some(o) => OptimizerKind::parse(o)?,
+            None => t.optimizer,
+        },
+        weight_decay: args.weight_decay.unwrap_or(t.weight_decay),
+        seed: args.seed.unwrap_or(t.seed),
+        threads: args.threads.unwrap_or(t.threads),
+        block: args.block.unwrap_or(t.block),
+    };
+    train.validate()?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/mnist"));
+    Ok(Resolved {
+        model,
+        train,
+        out,
+        args,
+    })
+}

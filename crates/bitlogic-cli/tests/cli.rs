@@ -1,0 +1,144 @@
+//! The `bitlogic` binary as a user runs it: a tiny training run, eval agreeing with it,
+//! and one-line errors for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bitlogic(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bitlogic"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .expect("run bitlogic")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bitlogic-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Fails with a non-zero exit and exactly one line on stderr that contains every `needle`.
+fn assert_one_line_error(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "'{n}' missing from: {err}");
+    }
+}
+
+#[test]
+fn train_then_eval_and_info_agree() {
+    let out_dir = tmp("train");
+    let out = out_dir.to_str().unwrap();
+    let r = bitlogic(&[
+        "train",
+        "--out",
+        out,
+        "--width",
+        "300",
+        "--depth",
+        "2",
+        "--lut-rank",
+        "4",
+        "--epochs",
+        "3",
+        "--batch",
+        "64",
+        "--lr",
+        "0.05",
+        "--train-subset",
+        "3000",
+        "--quiet",
+        "true",
+        "--threads",
+        "2",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    for key in [
+        "test_accuracy",
+        "train_accuracy",
+        "epochs",
+        "train_seconds",
+        "train_samples_per_second",
+        "parameters",
+        "gates",
+    ] {
+        assert!(metrics.get(key).is_some(), "metrics.json lacks {key}");
+    }
+    let acc = metrics["test_accuracy"].as_f64().unwrap();
+    assert!((0.6..=1.0).contains(&acc), "test accuracy {acc}");
+    assert_eq!(metrics["gates"].as_u64(), Some(600));
+    let png = std::fs::read(out_dir.join("curves.png")).unwrap();
+    assert_eq!(&png[..4], b"\x89PNG");
+
+    let model = out_dir.join("model.safetensors");
+    let r = bitlogic(&["eval", "--model", model.to_str().unwrap(), "--json"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(
+        eval["accuracy"].as_f64(),
+        Some(acc),
+        "eval must reproduce training's accuracy"
+    );
+    assert_eq!(eval["samples"].as_u64(), Some(10_000));
+
+    let r = bitlogic(&["info", "--model", model.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        r.status.success() && text.contains("gates      600"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&out_dir).ok();
+}
+
+#[test]
+fn bad_settings_fail_in_one_line() {
+    assert_one_line_error(
+        &bitlogic(&["train", "--lut-rank", "9", "--out", "/tmp/x"]),
+        &["lut_rank 9", "1..=6"],
+    );
+    assert_one_line_error(
+        &bitlogic(&["train", "--parametrization", "nope", "--out", "/tmp/x"]),
+        &["'nope'", "light, difflogic, warp"],
+    );
+    assert_one_line_error(
+        &bitlogic(&["train", "--parametrization", "difflogic", "--lut-rank", "4"]),
+        &["difflogic", "2..=2"],
+    );
+    assert_one_line_error(
+        &bitlogic(&["train", "--connections", "wired"]),
+        &["'wired'", "random-unique"],
+    );
+    assert_one_line_error(
+        &bitlogic(&["train", "--data", "/nonexistent-dir"]),
+        &["/nonexistent-dir"],
+    );
+}
+
+#[test]
+fn missing_and_truncated_model_files_fail_in_one_line() {
+    assert_one_line_error(
+        &bitlogic(&["eval", "--model", "/nonexistent/model.safetensors"]),
+        &["/nonexistent/model.safetensors"],
+    );
+    let d = tmp("trunc");
+    let f = d.join("model.safetensors");
+    std::fs::write(&f, b"\x40\x00\x00\x00\x00\x00\x00\x00{\"format\":").unwrap();
+    let fs = f.to_str().unwrap();
+    assert_one_line_error(
+        &bitlogic(&["eval", "--model", fs]),
+        &[fs, "truncated or corrupted"],
+    );
+    assert_one_line_error(&bitlogic(&["info", "--model", fs]), &[fs]);
+    std::fs::remove_dir_all(Path::new(&d)).ok();
+}
