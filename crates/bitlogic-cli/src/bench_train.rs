@@ -47,9 +47,11 @@ pub fn peak_rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
         })
         .map_or(0, |kb| kb * 1024)
 }
@@ -62,7 +64,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn run(a: &BenchTrainArgs) -> Result<()> {
     let parametrization = Parametrization::parse(&a.parametrization)?;
     let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false)?;
-    let lo_hi: Vec<f32> = (0..2 * a.in_dim).map(|i| (i >= a.in_dim) as u8 as f32).collect();
+    let lo_hi: Vec<f32> = (0..2 * a.in_dim)
+        .map(|i| (i >= a.in_dim) as u8 as f32)
+        .collect();
     enc.fit(&lo_hi, 2, a.in_dim)?;
     let cfg = ModelConfig {
         encoder_bits: 1,
@@ -75,13 +79,25 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
     let mut model = Model::new(cfg, enc)?;
     let mut trainer = Trainer::new(
         &model,
-        TrainConfig { batch: a.batch, threads: a.threads, block: a.block, ..TrainConfig::default() },
+        TrainConfig {
+            batch: a.batch,
+            threads: a.threads,
+            block: a.block,
+            ..TrainConfig::default()
+        },
     )?;
     let n = a.batch * 4;
     let mut rng = Rng::new(7);
-    let bits: Vec<u8> = (0..n * a.in_dim).map(|_| (rng.next_u64() & 1) as u8).collect();
+    let bits: Vec<u8> = (0..n * a.in_dim)
+        .map(|_| (rng.next_u64() & 1) as u8)
+        .collect();
     let labels: Vec<u32> = (0..n).map(|_| rng.below(10) as u32).collect();
-    let data = EncodedSet { n, dim: a.in_dim, bits: &bits, labels: &labels };
+    let data = EncodedSet {
+        n,
+        dim: a.in_dim,
+        bits: &bits,
+        labels: &labels,
+    };
     let idx: Vec<usize> = (0..n).collect();
     let batches: Vec<&[usize]> = idx.chunks(a.batch).collect();
     for b in batches.iter().take(3) {
@@ -98,7 +114,11 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
     let rss = peak_rss_bytes();
     let model_desc = format!(
         "{} → {} × {} → GroupSum(10), {} rank {}",
-        a.in_dim, a.width, a.depth, parametrization.name(), a.lut_rank
+        a.in_dim,
+        a.width,
+        a.depth,
+        parametrization.name(),
+        a.lut_rank
     );
     if a.json {
         println!(
@@ -129,4 +149,3 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
     }
     Ok(())
 }
-

@@ -26,6 +26,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         splits.train = splits.train.head(n);
     }
     let mut model_cfg = r.model.clone();
+    // Tabular columns have unrelated scales: unless told otherwise, fit thresholds per column.
+    if splits.csv_schema.is_some() && r.args.encoder_per_feature.is_none() {
+        model_cfg.encoder_per_feature = true;
+    }
     model_cfg.classes = splits.train.classes.max(splits.test.classes);
     let (train, test) = (&splits.train, &splits.test);
 

@@ -142,3 +142,74 @@ fn missing_and_truncated_model_files_fail_in_one_line() {
     assert_one_line_error(&bitlogic(&["info", "--model", fs]), &[fs]);
     std::fs::remove_dir_all(Path::new(&d)).ok();
 }
+
+#[test]
+fn config_file_and_csv_data() {
+    let adult = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/uci/adult"
+    ));
+    if !adult.is_dir() {
+        eprintln!("skipping: {} is absent", adult.display());
+        return;
+    }
+    let d = tmp("csv");
+    let cfg = d.join("run.toml");
+    // Settings from the file; the flag --epochs overrides the file's value.
+    std::fs::write(
+        &cfg,
+        "width = [400]\ndepth = 2\nlut_rank = 4\nepochs = 9\nbatch = 64\nlr = 0.02\nencoder_bits = 4\ntau = 5.0\nquiet = true\n",
+    )
+    .unwrap();
+    let (train, test) = (adult.join("adult.data"), adult.join("adult.test"));
+    let out = d.join("out");
+    let r = bitlogic(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--train-csv",
+        train.to_str().unwrap(),
+        "--test-csv",
+        test.to_str().unwrap(),
+        "--label-column",
+        "14",
+        "--no-header",
+        "true",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["epochs"].as_u64(), Some(1));
+    assert_eq!(metrics["gates"].as_u64(), Some(800));
+    // The majority class ("<=50K") is 76.4 % of the test split.
+    let acc = metrics["test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.79, "adult test accuracy {acc}");
+    let model = out.join("model.safetensors");
+    let r = bitlogic(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--test-csv",
+        test.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(eval["accuracy"].as_f64(), Some(acc));
+    // A CSV model needs its CSV test file.
+    assert_one_line_error(
+        &bitlogic(&["eval", "--model", model.to_str().unwrap()]),
+        &["--test-csv"],
+    );
+    // Unknown keys in a config file are named.
+    std::fs::write(&cfg, "widht = 3\n").unwrap();
+    assert_one_line_error(
+        &bitlogic(&["train", "--config", cfg.to_str().unwrap()]),
+        &["widht"],
+    );
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -14,18 +14,11 @@
 //! level with `target_feature`, so the compiler emits AVX-512, AVX2 or plain code from
 //! the same source; `reference_*` in the tests below is the scalar definition.
 
+use super::lanes::Lanes;
 use super::simd::dispatch;
 
 /// Samples per chunk: one AVX-512 register of f32.
 pub const LANES: usize = 16;
-type V = [f32; LANES];
-
-#[inline(always)]
-fn load(row: &[f32], c: usize) -> V {
-    let mut v = [0f32; LANES];
-    v.copy_from_slice(&row[c..c + LANES]);
-    v
-}
 
 /// exp(x) by range reduction to [−ln2/2, ln2/2] and a degree-6 polynomial; written so that
 /// it vectorises (the libm call would not). Relative error below 2e-7.
@@ -48,7 +41,7 @@ pub fn sigmoid_approx(z: f32) -> f32 {
 }
 
 #[inline(always)]
-fn forward_n<const N: usize, const K: usize>(
+fn forward_n<S: Lanes, const N: usize, const K: usize>(
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
@@ -56,41 +49,45 @@ fn forward_n<const N: usize, const K: usize>(
     output: &mut [f32],
     bs: usize,
 ) {
+    let in_dim = input.len() / bs;
     for (i, out) in output.chunks_exact_mut(bs).enumerate() {
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
-        let rows: [&[f32]; N] = std::array::from_fn(|j| {
-            let s = id[j] as usize * bs;
-            &input[s..s + bs]
+        // Bounds are checked once per neuron; the chunk loop then reads through raw pointers.
+        let rows: [*const f32; N] = std::array::from_fn(|j| {
+            let r = id[j] as usize;
+            assert!(r < in_dim);
+            input[r * bs..].as_ptr()
+        });
+        let lo: [S::V; K] =
+            std::array::from_fn(|m| S::splat(if m < K / 2 { a[2 * m] } else { 0.0 }));
+        let d: [S::V; K] = std::array::from_fn(|m| {
+            S::splat(if m < K / 2 {
+                a[2 * m + 1] - a[2 * m]
+            } else {
+                0.0
+            })
         });
         for c in (0..bs).step_by(LANES) {
-            let mut t = [[0f32; LANES]; K];
-            let x = load(rows[N - 1], c);
-            for m in 0..K / 2 {
-                let (lo, d) = (a[2 * m], a[2 * m + 1] - a[2 * m]);
-                for l in 0..LANES {
-                    t[m][l] = lo + x[l] * d;
+            // SAFETY: every row holds `bs` floats and c + 16 <= bs.
+            unsafe {
+                let x = S::load(rows[N - 1].add(c));
+                let mut t = [S::splat(0.0); K];
+                for m in 0..K / 2 {
+                    t[m] = S::fma(x, d[m], lo[m]);
                 }
-            }
-            let mut len = K / 2;
-            let mut j = N - 1;
-            while len > 1 {
-                j -= 1;
-                len /= 2;
-                let x = load(rows[j], c);
-                for m in 0..len {
-                    for l in 0..LANES {
-                        t[m][l] = t[2 * m][l] + x[l] * (t[2 * m + 1][l] - t[2 * m][l]);
+                let mut len = K / 2;
+                let mut j = N - 1;
+                while len > 1 {
+                    j -= 1;
+                    len /= 2;
+                    let x = S::load(rows[j].add(c));
+                    for m in 0..len {
+                        t[m] = S::fma(x, S::sub(t[2 * m + 1], t[2 * m]), t[2 * m]);
                     }
                 }
-            }
-            let o = &mut out[c..c + LANES];
-            if sigmoid {
-                for l in 0..LANES {
-                    o[l] = sigmoid_approx(t[0][l]);
-                }
-            } else {
-                o.copy_from_slice(&t[0]);
+                let y = if sigmoid { S::sigmoid(t[0]) } else { t[0] };
+                S::store(out.as_mut_ptr().add(c), y);
             }
         }
     }
@@ -104,7 +101,7 @@ const fn off(k: usize, lev: usize) -> usize {
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn backward_n<const N: usize, const K: usize, const DX: bool>(
+fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool>(
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
@@ -114,83 +111,86 @@ fn backward_n<const N: usize, const K: usize, const DX: bool>(
     dcoef: &mut [f32],
     bs: usize,
 ) {
+    let in_dim = input.len() / bs;
+    assert!(!DX || grad_in.len() == input.len());
     for (i, g) in grad_out.chunks_exact(bs).enumerate() {
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
-        let rows: [&[f32]; N] = std::array::from_fn(|j| {
-            let s = id[j] as usize * bs;
-            &input[s..s + bs]
+        let rows: [usize; N] = std::array::from_fn(|j| {
+            let r = id[j] as usize;
+            assert!(r < in_dim);
+            r * bs
         });
-        let mut da = [[0f32; LANES]; K];
+        let lo: [S::V; K] =
+            std::array::from_fn(|m| S::splat(if m < K / 2 { a[2 * m] } else { 0.0 }));
+        let d: [S::V; K] = std::array::from_fn(|m| {
+            S::splat(if m < K / 2 {
+                a[2 * m + 1] - a[2 * m]
+            } else {
+                0.0
+            })
+        });
+        let mut da = [S::splat(0.0); K];
         for c in (0..bs).step_by(LANES) {
-            let xs: [V; N] = std::array::from_fn(|j| load(rows[j], c));
-            let mut nodes = [[0f32; LANES]; K];
-            for m in 0..K / 2 {
-                let (lo, d) = (a[2 * m], a[2 * m + 1] - a[2 * m]);
-                for l in 0..LANES {
-                    nodes[m][l] = lo + xs[N - 1][l] * d;
+            // SAFETY: rows were bounds-checked above and c + 16 <= bs.
+            unsafe {
+                let xs: [S::V; N] =
+                    std::array::from_fn(|j| S::load(input.as_ptr().add(rows[j] + c)));
+                let mut nodes = [S::splat(0.0); K];
+                for m in 0..K / 2 {
+                    nodes[m] = S::fma(xs[N - 1], d[m], lo[m]);
                 }
-            }
-            for lev in 1..N {
-                let j = N - 1 - lev;
-                let (p, q) = (off(K, lev - 1), off(K, lev));
-                for m in 0..K >> (lev + 1) {
-                    for l in 0..LANES {
-                        let (lo, hi) = (nodes[p + 2 * m][l], nodes[p + 2 * m + 1][l]);
-                        nodes[q + m][l] = lo + xs[j][l] * (hi - lo);
+                for lev in 1..N {
+                    let j = N - 1 - lev;
+                    let (p, q) = (off(K, lev - 1), off(K, lev));
+                    for m in 0..K >> (lev + 1) {
+                        let (l, h) = (nodes[p + 2 * m], nodes[p + 2 * m + 1]);
+                        nodes[q + m] = S::fma(xs[j], S::sub(h, l), l);
                     }
                 }
-            }
-            let mut gn = [[0f32; LANES]; K];
-            let gv = load(g, c);
-            for l in 0..LANES {
-                gn[K - 2][l] = if sigmoid {
-                    let y = sigmoid_approx(nodes[K - 2][l]);
-                    gv[l] * y * (1.0 - y)
+                let mut gn = [S::splat(0.0); K];
+                let gv = S::load(g.as_ptr().add(c));
+                gn[K - 2] = if sigmoid {
+                    let y = S::sigmoid(nodes[K - 2]);
+                    S::mul(gv, S::mul(y, S::sub(S::splat(1.0), y)))
                 } else {
-                    gv[l]
+                    gv
                 };
-            }
-            let mut dx = [[0f32; LANES]; N];
-            for lev in (1..N).rev() {
-                let j = N - 1 - lev;
-                let (p, q) = (off(K, lev - 1), off(K, lev));
-                for m in 0..K >> (lev + 1) {
-                    for l in 0..LANES {
-                        let d = gn[q + m][l];
+                let mut dx = [S::splat(0.0); N];
+                for lev in (1..N).rev() {
+                    let j = N - 1 - lev;
+                    let (p, q) = (off(K, lev - 1), off(K, lev));
+                    for m in 0..K >> (lev + 1) {
+                        let dn = gn[q + m];
                         if DX {
-                            dx[j][l] += d * (nodes[p + 2 * m + 1][l] - nodes[p + 2 * m][l]);
+                            dx[j] =
+                                S::fma(dn, S::sub(nodes[p + 2 * m + 1], nodes[p + 2 * m]), dx[j]);
                         }
-                        gn[p + 2 * m][l] = d - d * xs[j][l];
-                        gn[p + 2 * m + 1][l] = d * xs[j][l];
+                        let hi = S::mul(dn, xs[j]);
+                        gn[p + 2 * m] = S::sub(dn, hi);
+                        gn[p + 2 * m + 1] = hi;
                     }
                 }
-            }
-            for m in 0..K / 2 {
-                let diff = a[2 * m + 1] - a[2 * m];
-                for l in 0..LANES {
-                    let d = gn[m][l];
+                for m in 0..K / 2 {
+                    let dn = gn[m];
                     if DX {
-                        dx[N - 1][l] += d * diff;
+                        dx[N - 1] = S::fma(dn, d[m], dx[N - 1]);
                     }
-                    let dh = d * xs[N - 1][l];
-                    da[2 * m][l] += d - dh;
-                    da[2 * m + 1][l] += dh;
+                    let hi = S::mul(dn, xs[N - 1]);
+                    da[2 * m] = S::add(da[2 * m], S::sub(dn, hi));
+                    da[2 * m + 1] = S::add(da[2 * m + 1], hi);
                 }
-            }
-            if DX {
-                for j in 0..N {
-                    let s = id[j] as usize * bs + c;
-                    let dst = &mut grad_in[s..s + LANES];
-                    for l in 0..LANES {
-                        dst[l] += dx[j][l];
+                if DX {
+                    for j in 0..N {
+                        let p = grad_in.as_mut_ptr().add(rows[j] + c);
+                        S::store(p, S::add(S::load(p), dx[j]));
                     }
                 }
             }
         }
         let dc = &mut dcoef[i * K..i * K + K];
         for k in 0..K {
-            dc[k] += da[k].iter().sum::<f32>();
+            dc[k] += S::hsum(da[k]);
         }
     }
 }
@@ -207,12 +207,12 @@ macro_rules! by_rank {
             r => unreachable!("rank {r} is rejected when the layer is built"),
         }
     };
-    (@call $f:ident, $n:literal, $k:literal, ($($arg:expr),*)) => { $f::<$n, $k>($($arg),*) };
-    (@call $f:ident, $n:literal, $k:literal, $dx:literal, ($($arg:expr),*)) => { $f::<$n, $k, $dx>($($arg),*) };
+    (@call $f:ident, $n:literal, $k:literal, ($($arg:expr),*)) => { $f::<S, $n, $k>($($arg),*) };
+    (@call $f:ident, $n:literal, $k:literal, $dx:literal, ($($arg:expr),*)) => { $f::<S, $n, $k, $dx>($($arg),*) };
 }
 
 #[inline(always)]
-fn forward_any(
+fn forward_any<S: Lanes>(
     rank: usize,
     ids: &[u32],
     coef: &[f32],
@@ -226,7 +226,7 @@ fn forward_any(
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn backward_any(
+fn backward_any<S: Lanes>(
     rank: usize,
     ids: &[u32],
     coef: &[f32],

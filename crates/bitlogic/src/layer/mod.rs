@@ -14,6 +14,7 @@
 
 pub mod connections;
 pub mod kernel;
+pub mod lanes;
 pub mod param;
 pub mod simd;
 

@@ -60,7 +60,7 @@ pub fn detected_level() -> SimdLevel {
     *LEVEL.get_or_init(detect)
 }
 
-/// Defines `pub fn NAME(args)`, which runs `BODY(args)` compiled for [`simd_level`], and
+/// Defines `pub fn NAME(args)`, which runs `BODY::<L: Lanes>(args)` compiled for [`simd_level`], and
 /// `pub fn AT(level, args)`, which forces a level (capped at what the CPU has; tests compare
 /// levels with it).
 macro_rules! dispatch {
@@ -78,11 +78,11 @@ macro_rules! dispatch {
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
                 unsafe fn avx512($($a: $t),*) {
-                    $body($($a),*)
+                    $body::<$crate::layer::lanes::Avx512>($($a),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($a: $t),*) {
-                    $body($($a),*)
+                    $body::<$crate::layer::lanes::Avx2>($($a),*)
                 }
                 match level.min(detected_level()) {
                     // SAFETY: the CPU reported these features (detected_level caps the request).
@@ -92,7 +92,7 @@ macro_rules! dispatch {
                 }
             }
             let _ = level;
-            $body($($a),*)
+            $body::<$crate::layer::lanes::Scalar>($($a),*)
         }
     };
 }

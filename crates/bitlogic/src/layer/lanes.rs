@@ -1,0 +1,249 @@
+//! A 16-lane f32 vector with one implementation per instruction set.
+//!
+//! The layer kernels are written once against [`Lanes`]; `kernel.rs` instantiates them
+//! with [`Avx512`] (one zmm register), [`Avx2`] (two ymm registers) or [`Scalar`] (a plain
+//! array, the reference) inside `target_feature` functions, so each intrinsic inlines into
+//! code compiled for its instruction set.
+
+/// Sixteen f32 lanes. Implementations must only be used where their instruction set is
+/// available (the dispatcher guarantees it).
+pub trait Lanes {
+    type V: Copy;
+    /// # Safety
+    /// `p` must point to 16 readable floats.
+    unsafe fn load(p: *const f32) -> Self::V;
+    /// # Safety
+    /// `p` must point to 16 writable floats.
+    unsafe fn store(p: *mut f32, v: Self::V);
+    fn splat(x: f32) -> Self::V;
+    fn add(a: Self::V, b: Self::V) -> Self::V;
+    fn sub(a: Self::V, b: Self::V) -> Self::V;
+    fn mul(a: Self::V, b: Self::V) -> Self::V;
+    /// `a·b + c`
+    fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// Logistic sigmoid with the polynomial exp of `kernel::exp_approx`.
+    fn sigmoid(a: Self::V) -> Self::V;
+    /// Sum of the lanes, in a fixed order.
+    fn hsum(a: Self::V) -> f32;
+}
+
+pub struct Scalar;
+
+impl Lanes for Scalar {
+    type V = [f32; 16];
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self::V {
+        std::ptr::read_unaligned(p as *const [f32; 16])
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: Self::V) {
+        std::ptr::write_unaligned(p as *mut [f32; 16], v)
+    }
+    #[inline(always)]
+    fn splat(x: f32) -> Self::V {
+        [x; 16]
+    }
+    #[inline(always)]
+    fn add(a: Self::V, b: Self::V) -> Self::V {
+        std::array::from_fn(|l| a[l] + b[l])
+    }
+    #[inline(always)]
+    fn sub(a: Self::V, b: Self::V) -> Self::V {
+        std::array::from_fn(|l| a[l] - b[l])
+    }
+    #[inline(always)]
+    fn mul(a: Self::V, b: Self::V) -> Self::V {
+        std::array::from_fn(|l| a[l] * b[l])
+    }
+    #[inline(always)]
+    fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V {
+        std::array::from_fn(|l| a[l] * b[l] + c[l])
+    }
+    #[inline(always)]
+    fn sigmoid(a: Self::V) -> Self::V {
+        std::array::from_fn(|l| super::kernel::sigmoid_approx(a[l]))
+    }
+    #[inline(always)]
+    fn hsum(a: Self::V) -> f32 {
+        hsum_tree(&a)
+    }
+}
+
+/// Pairwise sum in the order the SIMD versions use: halves, then quarters, ...
+#[inline(always)]
+fn hsum_tree(a: &[f32; 16]) -> f32 {
+    let h8: [f32; 8] = std::array::from_fn(|l| a[l] + a[l + 8]);
+    let h4: [f32; 4] = std::array::from_fn(|l| h8[l] + h8[l + 4]);
+    let h2: [f32; 2] = [h4[0] + h4[2], h4[1] + h4[3]];
+    h2[0] + h2[1]
+}
+
+#[cfg(target_arch = "x86_64")]
+pub use x86::{Avx2, Avx512};
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{hsum_tree, Lanes};
+    use std::arch::x86_64::*;
+
+    // exp_approx's constants, shared by both SIMD versions.
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const P: [f32; 6] = [
+        0.001_388_889,
+        0.008_333_334,
+        0.041_666_668,
+        0.166_666_67,
+        0.5,
+        1.0,
+    ];
+
+    pub struct Avx512;
+
+    impl Lanes for Avx512 {
+        type V = __m512;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> __m512 {
+            _mm512_loadu_ps(p)
+        }
+        #[inline(always)]
+        unsafe fn store(p: *mut f32, v: __m512) {
+            _mm512_storeu_ps(p, v)
+        }
+        #[inline(always)]
+        fn splat(x: f32) -> __m512 {
+            unsafe { _mm512_set1_ps(x) }
+        }
+        #[inline(always)]
+        fn add(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_add_ps(a, b) }
+        }
+        #[inline(always)]
+        fn sub(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_sub_ps(a, b) }
+        }
+        #[inline(always)]
+        fn mul(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
+            unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        fn sigmoid(z: __m512) -> __m512 {
+            unsafe {
+                let x = _mm512_min_ps(
+                    _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), z), _mm512_set1_ps(-87.0)),
+                    _mm512_set1_ps(88.0),
+                );
+                let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(
+                    _mm512_fmadd_ps(x, _mm512_set1_ps(LOG2E), _mm512_set1_ps(0.5)),
+                );
+                let r = _mm512_sub_ps(
+                    _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(LN2_HI))),
+                    _mm512_mul_ps(n, _mm512_set1_ps(LN2_LO)),
+                );
+                let mut p = _mm512_set1_ps(P[0]);
+                for c in &P[1..] {
+                    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(*c));
+                }
+                p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0));
+                let pow = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(
+                    _mm512_cvttps_epi32(n),
+                    _mm512_set1_epi32(127),
+                )));
+                let e = _mm512_mul_ps(p, pow);
+                _mm512_div_ps(_mm512_set1_ps(1.0), _mm512_add_ps(_mm512_set1_ps(1.0), e))
+            }
+        }
+        #[inline(always)]
+        fn hsum(a: __m512) -> f32 {
+            let mut v = [0f32; 16];
+            unsafe { _mm512_storeu_ps(v.as_mut_ptr(), a) };
+            hsum_tree(&v)
+        }
+    }
+
+    pub struct Avx2;
+
+    #[derive(Clone, Copy)]
+    pub struct Pair(__m256, __m256);
+
+    impl Lanes for Avx2 {
+        type V = Pair;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Pair {
+            Pair(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
+        }
+        #[inline(always)]
+        unsafe fn store(p: *mut f32, v: Pair) {
+            _mm256_storeu_ps(p, v.0);
+            _mm256_storeu_ps(p.add(8), v.1);
+        }
+        #[inline(always)]
+        fn splat(x: f32) -> Pair {
+            unsafe { Pair(_mm256_set1_ps(x), _mm256_set1_ps(x)) }
+        }
+        #[inline(always)]
+        fn add(a: Pair, b: Pair) -> Pair {
+            unsafe { Pair(_mm256_add_ps(a.0, b.0), _mm256_add_ps(a.1, b.1)) }
+        }
+        #[inline(always)]
+        fn sub(a: Pair, b: Pair) -> Pair {
+            unsafe { Pair(_mm256_sub_ps(a.0, b.0), _mm256_sub_ps(a.1, b.1)) }
+        }
+        #[inline(always)]
+        fn mul(a: Pair, b: Pair) -> Pair {
+            unsafe { Pair(_mm256_mul_ps(a.0, b.0), _mm256_mul_ps(a.1, b.1)) }
+        }
+        #[inline(always)]
+        fn fma(a: Pair, b: Pair, c: Pair) -> Pair {
+            unsafe {
+                Pair(
+                    _mm256_fmadd_ps(a.0, b.0, c.0),
+                    _mm256_fmadd_ps(a.1, b.1, c.1),
+                )
+            }
+        }
+        #[inline(always)]
+        fn sigmoid(z: Pair) -> Pair {
+            unsafe fn half(z: __m256) -> __m256 {
+                let x = _mm256_min_ps(
+                    _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), z), _mm256_set1_ps(-87.0)),
+                    _mm256_set1_ps(88.0),
+                );
+                let n = _mm256_floor_ps(_mm256_fmadd_ps(
+                    x,
+                    _mm256_set1_ps(LOG2E),
+                    _mm256_set1_ps(0.5),
+                ));
+                let r = _mm256_sub_ps(
+                    _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(LN2_HI))),
+                    _mm256_mul_ps(n, _mm256_set1_ps(LN2_LO)),
+                );
+                let mut p = _mm256_set1_ps(P[0]);
+                for c in &P[1..] {
+                    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(*c));
+                }
+                p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0));
+                let pow = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+                    _mm256_cvttps_epi32(n),
+                    _mm256_set1_epi32(127),
+                )));
+                _mm256_div_ps(
+                    _mm256_set1_ps(1.0),
+                    _mm256_add_ps(_mm256_set1_ps(1.0), _mm256_mul_ps(p, pow)),
+                )
+            }
+            unsafe { Pair(half(z.0), half(z.1)) }
+        }
+        #[inline(always)]
+        fn hsum(a: Pair) -> f32 {
+            let mut v = [0f32; 16];
+            unsafe { Self::store(v.as_mut_ptr(), a) };
+            hsum_tree(&v)
+        }
+    }
+}
