@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use bitlogic::encoder::EncoderKind;
 use bitlogic::layer::{ConnectionKind, Parametrization, Sampling, WeightInit};
-use bitlogic::train::{OptimizerKind, TrainConfig};
+use bitlogic::train::{LrSchedule, OptimizerKind, TrainConfig};
 use bitlogic::ModelConfig;
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -71,6 +71,9 @@ pub struct TrainArgs {
     pub optimizer: Option<String>,
     #[arg(long)]
     pub weight_decay: Option<f32>,
+    /// constant or cosine (decays to 0 over the run).
+    #[arg(long)]
+    pub lr_schedule: Option<String>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// Worker threads (default: all cores).
@@ -93,6 +96,9 @@ pub struct TrainArgs {
     /// The CSV files have no header row.
     #[arg(long)]
     pub no_header: Option<bool>,
+    /// Shift each training image by up to N pixels (fresh draw every epoch; image data only).
+    #[arg(long)]
+    pub augment_shift: Option<usize>,
     /// Train on the first N training samples only.
     #[arg(long)]
     pub train_subset: Option<usize>,
@@ -136,6 +142,7 @@ fn merge(file: TrainArgs, cli: TrainArgs) -> TrainArgs {
         lr,
         optimizer,
         weight_decay,
+        lr_schedule,
         seed,
         threads,
         block,
@@ -144,6 +151,7 @@ fn merge(file: TrainArgs, cli: TrainArgs) -> TrainArgs {
         test_csv,
         label_column,
         no_header,
+        augment_shift,
         train_subset,
         quiet
     )
@@ -227,6 +235,10 @@ pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
         seed: args.seed.unwrap_or(t.seed),
         threads: args.threads.unwrap_or(t.threads),
         block: args.block.unwrap_or(t.block),
+        lr_schedule: match &args.lr_schedule {
+            Some(s) => LrSchedule::parse(s)?,
+            None => t.lr_schedule,
+        },
     };
     train.validate()?;
     let out = args

@@ -5,6 +5,7 @@ use crate::plot::{write_curves, CurvePoint};
 use crate::settings::{resolve, TrainArgs};
 use anyhow::{bail, Context, Result};
 use bitlogic::encoder::Encoder;
+use bitlogic::io::augment::shift_images;
 use bitlogic::io::model_file;
 use bitlogic::train::trainer::EncodedSet;
 use bitlogic::train::{Progress, Trainer};
@@ -120,7 +121,33 @@ pub fn run(args: TrainArgs) -> Result<()> {
             bar.reset();
         }
     };
-    let reports = trainer.fit(&mut model, train_set, Some(test_set), &mut on_progress)?;
+    let shift = r.args.augment_shift.unwrap_or(0);
+    let shape = train.image_shape;
+    if shift > 0 && shape.is_none() {
+        bail!("--augment-shift needs image data (IDX images); this data set has no image shape");
+    }
+    let mut reports = Vec::with_capacity(epochs);
+    for epoch in 1..=epochs {
+        let report = match shape.filter(|_| shift > 0) {
+            Some(hw) => {
+                let x = shift_images(&train.x, train.n, hw, shift, r.train.seed, epoch as u64)?;
+                let bits = model.encoder.encode(&x, train.n)?;
+                let set = EncodedSet {
+                    bits: &bits,
+                    ..train_set
+                };
+                trainer.fit_epoch(&mut model, set, Some(test_set), epoch, &mut on_progress)?
+            }
+            None => trainer.fit_epoch(
+                &mut model,
+                train_set,
+                Some(test_set),
+                epoch,
+                &mut on_progress,
+            )?,
+        };
+        reports.push(report);
+    }
     bar.finish_and_clear();
 
     let train_seconds: f64 = reports.iter().map(|e| e.seconds).sum();

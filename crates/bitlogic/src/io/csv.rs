@@ -329,6 +329,7 @@ fn encode(path: &Path, schema: &CsvSchema, rows: &[Row]) -> Result<Dataset> {
         classes: schema.labels.len(),
         x,
         y,
+        image_shape: None,
     })
 }
 

@@ -9,6 +9,8 @@ pub struct Dataset {
     pub classes: usize,
     pub x: Vec<f32>,
     pub y: Vec<u32>,
+    /// `(height, width)` when the samples are single-channel images (row-major).
+    pub image_shape: Option<(usize, usize)>,
 }
 
 impl Dataset {
@@ -21,6 +23,7 @@ impl Dataset {
             classes: self.classes,
             x: self.x[..n * self.features].to_vec(),
             y: self.y[..n].to_vec(),
+            image_shape: self.image_shape,
         }
     }
 

@@ -198,6 +198,7 @@ pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<Dataset> {
         classes: (usize::from(max_label) + 1).max(2),
         x: img.data.iter().map(|&b| f32::from(b)).collect(),
         y: lab.data.iter().map(|&b| u32::from(b)).collect(),
+        image_shape: (img.dims.len() == 3).then(|| (img.dims[1], img.dims[2])),
     })
 }
 

@@ -109,6 +109,7 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool>(
     grad_out: &[f32],
     grad_in: &mut [f32],
     dcoef: &mut [f32],
+    accumulate: bool,
     bs: usize,
 ) {
     let in_dim = input.len() / bs;
@@ -190,7 +191,8 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool>(
         }
         let dc = &mut dcoef[i * K..i * K + K];
         for k in 0..K {
-            dc[k] += S::hsum(da[k]);
+            let v = S::hsum(da[k]);
+            dc[k] = if accumulate { dc[k] + v } else { v };
         }
     }
 }
@@ -235,18 +237,29 @@ fn backward_any<S: Lanes>(
     grad_out: &[f32],
     grad_in: Option<&mut [f32]>,
     dcoef: &mut [f32],
+    accumulate: bool,
     bs: usize,
 ) {
     match grad_in {
         Some(gi) => by_rank!(
             rank,
             backward_n::<true>,
-            (ids, coef, sigmoid, input, grad_out, gi, dcoef, bs)
+            (ids, coef, sigmoid, input, grad_out, gi, dcoef, accumulate, bs)
         ),
         None => by_rank!(
             rank,
             backward_n::<false>,
-            (ids, coef, sigmoid, input, grad_out, &mut [], dcoef, bs)
+            (
+                ids,
+                coef,
+                sigmoid,
+                input,
+                grad_out,
+                &mut [],
+                dcoef,
+                accumulate,
+                bs
+            )
         ),
     }
 }
@@ -257,9 +270,10 @@ dispatch! {
 }
 
 dispatch! {
-    /// Backward of one layer over one block: accumulates `∂L/∂a` into `dcoef` and, when
-    /// given, `∂L/∂x` into `grad_in` (neurons in order, so the sums are reproducible).
-    pub fn backward / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[f32], grad_out: &[f32], grad_in: Option<&mut [f32]>, dcoef: &mut [f32], bs: usize) => backward_any;
+    /// Backward of one layer over one block: writes (or with `accumulate`, adds) `∂L/∂a`
+    /// into `dcoef` and, when given, adds `∂L/∂x` into `grad_in` (neurons in order, so the
+    /// sums are reproducible).
+    pub fn backward / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[f32], grad_out: &[f32], grad_in: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_any;
 }
 
 /// Checks the shapes the kernels rely on, so a bad call fails loudly instead of reading

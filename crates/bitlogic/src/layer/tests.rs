@@ -78,6 +78,7 @@ fn kernel_backward(
         g,
         Some(&mut dx),
         &mut dcoef,
+        false,
         bs,
     );
     let mut dw = vec![0.0; l.weights.len()];
@@ -308,4 +309,25 @@ fn bad_configs_are_errors() {
     let c = LayerConfig::new(8, 1, 2);
     assert!(LogicDense::from_parts(c.clone(), vec![1, 8], vec![0.0; 4]).is_err());
     assert!(LogicDense::from_parts(c, vec![1, 2], vec![0.0; 3]).is_err());
+}
+
+#[test]
+fn backward_writes_then_accumulates() {
+    let bs = LANES;
+    let l = layer(Parametrization::Light, 3, Sampling::Soft, 4);
+    let x = random_rows(l.in_dim(), bs, 1);
+    let g = random_rows(l.out_dim(), bs, 2);
+    let mut coef = vec![0.0; l.out_dim() << 3];
+    l.fold(false, &mut coef);
+    let mut once = vec![f32::NAN; coef.len()];
+    kernel::backward(3, &l.ids, &coef, false, &x, &g, None, &mut once, false, bs);
+    let mut twice = once.clone();
+    kernel::backward(3, &l.ids, &coef, false, &x, &g, None, &mut twice, true, bs);
+    assert!(
+        once.iter().all(|v| v.is_finite()),
+        "stale values must be overwritten"
+    );
+    for (a, b) in once.iter().zip(&twice) {
+        assert_eq!(2.0 * a, *b);
+    }
 }

@@ -5,4 +5,4 @@ pub mod optimizer;
 pub mod trainer;
 
 pub use optimizer::{Optimizer, OptimizerKind};
-pub use trainer::{EpochReport, Progress, TrainConfig, Trainer};
+pub use trainer::{EpochReport, LrSchedule, Progress, TrainConfig, Trainer};

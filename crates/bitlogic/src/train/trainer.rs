@@ -29,6 +29,39 @@ pub struct TrainConfig {
     pub threads: usize,
     /// Target samples per block (rounded to a multiple of 16; 0 = automatic).
     pub block: usize,
+    pub lr_schedule: LrSchedule,
+}
+
+/// Learning rate over the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    Constant,
+    /// Half a cosine from `lr` down to 0 over all steps of all epochs.
+    Cosine,
+}
+
+impl LrSchedule {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "constant" => Ok(LrSchedule::Constant),
+            "cosine" => Ok(LrSchedule::Cosine),
+            _ => Err(Error::invalid(format!(
+                "unknown lr schedule '{name}' (valid: constant, cosine)"
+            ))),
+        }
+    }
+
+    /// The learning rate at `progress` ∈ [0, 1] of the run.
+    pub fn at(self, lr: f32, progress: f64) -> f32 {
+        match self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine => {
+                (lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos()))
+                    as f32
+            }
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -42,6 +75,7 @@ impl Default for TrainConfig {
             seed: 0,
             threads: 0,
             block: 0,
+            lr_schedule: LrSchedule::Constant,
         }
     }
 }
@@ -111,6 +145,8 @@ struct Worker {
     labels: Vec<Option<u32>>,
     loss: f64,
     correct: usize,
+    /// Whether this worker ran a block in the current step (its `dcoef` is stale otherwise).
+    active: bool,
 }
 
 pub struct Trainer {
@@ -168,6 +204,7 @@ impl Trainer {
                 labels: vec![None; bs],
                 loss: 0.0,
                 correct: 0,
+                active: false,
             })
             .collect();
         let hard = model
@@ -192,6 +229,11 @@ impl Trainer {
             pool,
             config,
         })
+    }
+
+    /// Learning rate of the following steps.
+    pub fn set_lr(&mut self, lr: f32) {
+        self.opt.lr = lr;
     }
 
     pub fn threads(&self) -> usize {
@@ -251,31 +293,32 @@ impl Trainer {
             let model_ref = &*model;
             let (coef_soft, coef_hard) = (&*coef_soft, &*coef_hard);
             workers.par_iter_mut().enumerate().for_each(|(t, w)| {
-                w.dcoef
-                    .iter_mut()
-                    .for_each(|d| d.iter_mut().for_each(|v| *v = 0.0));
                 w.loss = 0.0;
                 w.correct = 0;
-                for b in t * blocks / threads..(t + 1) * blocks / threads {
+                let range = t * blocks / threads..(t + 1) * blocks / threads;
+                w.active = !range.is_empty();
+                for (n, b) in range.enumerate() {
                     let lo = b * bs;
                     let hi = (lo + bs).min(idx.len());
+                    let block = &idx[lo..hi];
                     w.run_block(
                         model_ref,
                         coef_soft,
                         coef_hard,
                         data,
-                        &idx[lo..hi],
+                        block,
                         bs,
                         scale,
+                        n > 0,
                     );
                 }
             });
-            // Fixed-order reduction: thread 0, then 1, ...
+            // Fixed-order reduction: thread 0, then 1, ... (thread 0 always has a block).
             for (l, d) in dcoef.iter_mut().enumerate() {
                 d.par_chunks_mut(4096).enumerate().for_each(|(c, d)| {
                     let off = c * 4096;
                     d.copy_from_slice(&workers[0].dcoef[l][off..off + d.len()]);
-                    for w in &workers[1..] {
+                    for w in workers[1..].iter().filter(|w| w.active) {
                         d.iter_mut()
                             .zip(&w.dcoef[l][off..])
                             .for_each(|(d, s)| *d += s);
@@ -313,52 +356,72 @@ impl Trainer {
         test: Option<EncodedSet>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Vec<EpochReport>> {
+        (1..=self.config.epochs)
+            .map(|epoch| self.fit_epoch(model, train, test, epoch, progress))
+            .collect()
+    }
+
+    /// One epoch (1-based) over `train` in a seeded order, then the test evaluation. The
+    /// learning-rate schedule reads its position from `epoch`, so callers that build a new
+    /// training set per epoch (augmentation) can drive the epochs themselves.
+    pub fn fit_epoch(
+        &mut self,
+        model: &mut Model,
+        train: EncodedSet,
+        test: Option<EncodedSet>,
+        epoch: usize,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<EpochReport> {
         if train.n == 0 {
             return Err(Error::invalid("the training set is empty"));
         }
-        let mut order: Vec<usize> = (0..train.n).collect();
-        let mut reports = Vec::new();
         let batch = self.config.batch;
-        for epoch in 1..=self.config.epochs {
-            let mut rng = Rng::fork(self.config.seed, 1000 + epoch as u64);
-            rng.shuffle(&mut order);
-            let start = Instant::now();
-            let (mut loss, mut correct, mut seen) = (0.0, 0usize, 0usize);
-            for chunk in order.chunks(batch) {
-                let (l, c) = self.step(model, train, chunk)?;
-                if !l.is_finite() {
-                    return Err(Error::invalid(format!(
-                        "training diverged at epoch {epoch} (loss {l}); lower the learning rate"
-                    )));
-                }
-                loss += l;
-                correct += c;
-                seen += chunk.len();
-                progress(Progress::Batch {
-                    epoch,
-                    done: seen,
-                    total: train.n,
-                    loss: loss / seen as f64,
-                    accuracy: correct as f64 / seen as f64,
-                });
+        let steps_per_epoch = train.n.div_ceil(batch);
+        let total_steps = (steps_per_epoch * self.config.epochs.max(epoch)).max(1);
+        let mut step = steps_per_epoch * (epoch - 1);
+        let mut order: Vec<usize> = (0..train.n).collect();
+        Rng::fork(self.config.seed, 1000 + epoch as u64).shuffle(&mut order);
+        let start = Instant::now();
+        let (mut loss, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        for chunk in order.chunks(batch) {
+            let lr = self
+                .config
+                .lr_schedule
+                .at(self.config.lr, step as f64 / total_steps as f64);
+            self.set_lr(lr);
+            step += 1;
+            let (l, c) = self.step(model, train, chunk)?;
+            if !l.is_finite() {
+                return Err(Error::invalid(format!(
+                    "training diverged at epoch {epoch} (loss {l}); lower the learning rate"
+                )));
             }
-            let seconds = start.elapsed().as_secs_f64();
-            let test_accuracy = match test {
-                Some(t) => Some(self.evaluate(model, t)?),
-                None => None,
-            };
-            let report = EpochReport {
+            loss += l;
+            correct += c;
+            seen += chunk.len();
+            progress(Progress::Batch {
                 epoch,
-                train_loss: loss / seen as f64,
-                train_accuracy: correct as f64 / seen as f64,
-                test_accuracy,
-                seconds,
-                samples_per_second: seen as f64 / seconds.max(1e-9),
-            };
-            progress(Progress::Epoch(&report));
-            reports.push(report);
+                done: seen,
+                total: train.n,
+                loss: loss / seen as f64,
+                accuracy: correct as f64 / seen as f64,
+            });
         }
-        Ok(reports)
+        let seconds = start.elapsed().as_secs_f64();
+        let test_accuracy = match test {
+            Some(t) => Some(self.evaluate(model, t)?),
+            None => None,
+        };
+        let report = EpochReport {
+            epoch,
+            train_loss: loss / seen as f64,
+            train_accuracy: correct as f64 / seen as f64,
+            test_accuracy,
+            seconds,
+            samples_per_second: seen as f64 / seconds.max(1e-9),
+        };
+        progress(Progress::Epoch(&report));
+        Ok(report)
     }
 }
 
@@ -373,6 +436,7 @@ impl Worker {
         idx: &[usize],
         bs: usize,
         scale: f32,
+        accumulate: bool,
     ) {
         let dim = data.dim;
         let input = &mut self.acts[0];
@@ -433,6 +497,7 @@ impl Worker {
                 &b[0],
                 grad_in,
                 &mut self.dcoef[l],
+                accumulate,
                 bs,
             );
         }

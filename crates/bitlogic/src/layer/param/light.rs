@@ -6,7 +6,8 @@
 //! ```
 //! The fold is direct: a_k = σ(w_k/τ).
 
-use super::{basis, logit, sigmoid, WeightInit};
+use super::{basis, logit, WeightInit};
+use crate::layer::kernel::sigmoid_approx;
 use crate::rng::Rng;
 
 pub(super) fn init(rank: usize, init: WeightInit, tau: f32, rng: &mut Rng, w: &mut [f32]) {
@@ -22,20 +23,23 @@ pub(super) fn init(rank: usize, init: WeightInit, tau: f32, rng: &mut Rng, w: &m
     }
 }
 
+// The polynomial sigmoid vectorises; these run over every weight every step.
 pub(super) fn fold(w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
+    let inv = 1.0 / tau;
     for (a, &w) in a.iter_mut().zip(w) {
         *a = if hard {
             (w > 0.0) as u8 as f32
         } else {
-            sigmoid(w / tau)
+            sigmoid_approx(w * inv)
         };
     }
 }
 
 pub(super) fn unfold_grad(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
+    let inv = 1.0 / tau;
     for ((dw, &w), &da) in dw.iter_mut().zip(w).zip(da) {
-        let s = sigmoid(w / tau);
-        *dw += da * s * (1.0 - s) / tau;
+        let s = sigmoid_approx(w * inv);
+        *dw += da * s * (1.0 - s) * inv;
     }
 }
 

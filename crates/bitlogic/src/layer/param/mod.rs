@@ -156,10 +156,6 @@ impl Parametrization {
 /// Largest LUT rank supported.
 pub const MAX_RANK: usize = 6;
 
-pub(crate) fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 pub(crate) fn logit(p: f32) -> f32 {
     (p / (1.0 - p)).ln()
 }
