@@ -28,9 +28,15 @@ pub struct TrainArgs {
     /// Inputs per LUT (1–6; difflogic: 2).
     #[arg(long)]
     pub lut_rank: Option<usize>,
-    /// fixed (= random-unique), random-unique or random.
+    /// fixed (= random-unique), random-unique, random or learnable.
     #[arg(long)]
     pub connections: Option<String>,
+    /// Candidate inputs per LUT slot (learnable connections).
+    #[arg(long)]
+    pub num_candidates: Option<usize>,
+    /// Softmax temperature over the candidates (learnable connections).
+    #[arg(long)]
+    pub connection_temperature: Option<f32>,
     /// Neurons per layer; a comma list gives each layer its own width.
     #[arg(long, value_delimiter = ',')]
     pub width: Option<Vec<usize>>,
@@ -127,6 +133,8 @@ fn merge(file: TrainArgs, cli: TrainArgs) -> TrainArgs {
         parametrization,
         lut_rank,
         connections,
+        num_candidates,
+        connection_temperature,
         width,
         depth,
         tau,
@@ -208,6 +216,10 @@ pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
             Some(c) => ConnectionKind::parse(c)?,
             None => d.connections,
         },
+        num_candidates: args.num_candidates.unwrap_or(d.num_candidates),
+        connection_temperature: args
+            .connection_temperature
+            .unwrap_or(d.connection_temperature),
         temperature: args.temperature.unwrap_or(d.temperature),
         sampling: match &args.sampling {
             Some(s) => Sampling::parse(s)?,

@@ -34,6 +34,9 @@ pub struct ModelConfig {
     pub lut_rank: usize,
     pub parametrization: Parametrization,
     pub connections: ConnectionKind,
+    /// Candidates per slot and their softmax τ, for learnable connections.
+    pub num_candidates: usize,
+    pub connection_temperature: f32,
     /// τ of the layers (divides the logits).
     pub temperature: f32,
     pub sampling: Sampling,
@@ -55,6 +58,8 @@ impl Default for ModelConfig {
             lut_rank: 4,
             parametrization: Parametrization::Light,
             connections: ConnectionKind::RandomUnique,
+            num_candidates: 16,
+            connection_temperature: 1.0,
             temperature: 1.0,
             sampling: Sampling::Soft,
             weight_init: WeightInit::Random,
@@ -80,6 +85,9 @@ impl ModelConfig {
                     temperature: self.temperature,
                     sampling: self.sampling,
                     weight_init: self.weight_init,
+                    // A pool cannot be larger than the layer's inputs.
+                    num_candidates: self.num_candidates.min(in_dim),
+                    connection_temperature: self.connection_temperature,
                 };
                 in_dim = w;
                 c

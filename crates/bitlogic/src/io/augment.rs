@@ -62,7 +62,7 @@ mod tests {
     #[test]
     fn shifts_preserve_pixels_and_are_seeded() {
         // One 5×5 image with a single lit pixel in the centre.
-        let mut img = vec![0f32; 25];
+        let mut img = [0f32; 25];
         img[12] = 1.0;
         let x: Vec<f32> = img.iter().cycle().take(25 * 200).copied().collect();
         let a = shift_images(&x, 200, (5, 5), 1, 3, 0).unwrap();

@@ -1,7 +1,9 @@
 //! Model files: one self-describing safetensors file.
 //!
 //! Tensors: `layers.{i}.weights` (F32 `[out_dim, weights_per_neuron]`), `layers.{i}.ids`
-//! (U32 `[out_dim, lut_rank]`, the wiring) and `encoder.thresholds` (F32). Metadata (strings):
+//! (U32 `[out_dim, lut_rank]`, the wiring), for learnable connections `layers.{i}.candidates`
+//! (U32) and `layers.{i}.conn_logits` (F32), both `[out_dim, lut_rank, num_candidates]`, and
+//! `encoder.thresholds` (F32). Metadata (strings):
 //! `format` = `bitlogic-model`, `format_version`, `model_config`, `layers`, `encoder` and
 //! `head` as JSON, and any `extra.*` entries the caller adds (e.g. a CSV schema). Loading
 //! checks every shape, index and value, so a truncated, corrupted or foreign file is an
@@ -45,6 +47,21 @@ pub fn to_bytes(model: &Model, extra: &BTreeMap<String, String>) -> Result<Vec<u
             vec![l.out_dim(), l.rank()],
             le_bytes_u32(&l.ids),
         ));
+        if l.config.learnable() {
+            let shape = vec![l.out_dim(), l.rank(), l.config.num_candidates];
+            buffers.push((
+                format!("layers.{i}.candidates"),
+                Dtype::U32,
+                shape.clone(),
+                le_bytes_u32(&l.candidates),
+            ));
+            buffers.push((
+                format!("layers.{i}.conn_logits"),
+                Dtype::F32,
+                shape,
+                le_bytes_f32(&l.conn_logits),
+            ));
+        }
     }
     buffers.push((
         "encoder.thresholds".into(),
@@ -196,9 +213,28 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded> {
             Dtype::U32,
             &[c.out_dim, c.lut_rank],
         )?);
+        let (cand, logits) = if c.learnable() {
+            let shape = [c.out_dim, c.lut_rank, c.num_candidates];
+            (
+                u32s(tensor(
+                    &st,
+                    &format!("layers.{i}.candidates"),
+                    Dtype::U32,
+                    &shape,
+                )?),
+                f32s(tensor(
+                    &st,
+                    &format!("layers.{i}.conn_logits"),
+                    Dtype::F32,
+                    &shape,
+                )?),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         in_dim = c.out_dim;
         layers.push(
-            LogicDense::from_parts(c, ids, w)
+            LogicDense::from_parts_learnable(c, ids, w, cand, logits)
                 .map_err(|e| Error::invalid(format!("layer {i}: {e}")))?,
         );
     }

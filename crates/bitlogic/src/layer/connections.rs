@@ -14,11 +14,14 @@ pub enum ConnectionKind {
     RandomUnique,
     /// Inputs used about equally often; a neuron may read one input twice.
     Random,
+    /// Each slot picks among `num_candidates` inputs by learned logits (see `learnable`).
+    Learnable,
 }
 
 pub const CONNECTIONS: &[(&str, ConnectionKind)] = &[
     ("random-unique", ConnectionKind::RandomUnique),
     ("random", ConnectionKind::Random),
+    ("learnable", ConnectionKind::Learnable),
 ];
 
 impl ConnectionKind {
@@ -33,7 +36,7 @@ impl ConnectionKind {
             .map(|(_, k)| *k)
             .ok_or_else(|| {
                 Error::invalid(format!(
-                    "unknown connections '{name}' (valid: fixed, random-unique, random)"
+                    "unknown connections '{name}' (valid: fixed, random-unique, random, learnable)"
                 ))
             })
     }
@@ -42,6 +45,7 @@ impl ConnectionKind {
         match self {
             ConnectionKind::RandomUnique => "random-unique",
             ConnectionKind::Random => "random",
+            ConnectionKind::Learnable => "learnable",
         }
     }
 }
@@ -54,6 +58,11 @@ pub fn draw(
     rank: usize,
     rng: &mut Rng,
 ) -> Result<Vec<u32>> {
+    if kind == ConnectionKind::Learnable {
+        return Err(Error::invalid(
+            "learnable connections are drawn as candidate pools (layer::learnable)",
+        ));
+    }
     if in_dim == 0 || out_dim == 0 {
         return Err(Error::invalid(format!(
             "a layer needs at least one input and one output (got in_dim {in_dim}, out_dim {out_dim})"

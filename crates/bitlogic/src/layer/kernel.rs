@@ -101,19 +101,21 @@ const fn off(k: usize, lev: usize) -> usize {
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool>(
+fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool, const SLOT: bool>(
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
     input: &[f32],
     grad_out: &[f32],
     grad_in: &mut [f32],
+    slot_grad: &mut [f32],
     dcoef: &mut [f32],
     accumulate: bool,
     bs: usize,
 ) {
     let in_dim = input.len() / bs;
     assert!(!DX || grad_in.len() == input.len());
+    assert!(!SLOT || slot_grad.len() == grad_out.len() * N);
     for (i, g) in grad_out.chunks_exact(bs).enumerate() {
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
@@ -163,7 +165,7 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool>(
                     let (p, q) = (off(K, lev - 1), off(K, lev));
                     for m in 0..K >> (lev + 1) {
                         let dn = gn[q + m];
-                        if DX {
+                        if DX || SLOT {
                             dx[j] =
                                 S::fma(dn, S::sub(nodes[p + 2 * m + 1], nodes[p + 2 * m]), dx[j]);
                         }
@@ -174,7 +176,7 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool>(
                 }
                 for m in 0..K / 2 {
                     let dn = gn[m];
-                    if DX {
+                    if DX || SLOT {
                         dx[N - 1] = S::fma(dn, d[m], dx[N - 1]);
                     }
                     let hi = S::mul(dn, xs[N - 1]);
@@ -185,6 +187,11 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool>(
                     for j in 0..N {
                         let p = grad_in.as_mut_ptr().add(rows[j] + c);
                         S::store(p, S::add(S::load(p), dx[j]));
+                    }
+                }
+                if SLOT {
+                    for j in 0..N {
+                        S::store(slot_grad.as_mut_ptr().add((i * N + j) * bs + c), dx[j]);
                     }
                 }
             }
@@ -198,19 +205,17 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool>(
 }
 
 macro_rules! by_rank {
-    ($rank:expr, $f:ident $(::<$dx:literal>)?, ($($arg:expr),*)) => {
+    ($rank:expr, $f:ident $(::<$($c:literal),*>)?, ($($arg:expr),*)) => {
         match $rank {
-            1 => by_rank!(@call $f, 1, 2 $(, $dx)?, ($($arg),*)),
-            2 => by_rank!(@call $f, 2, 4 $(, $dx)?, ($($arg),*)),
-            3 => by_rank!(@call $f, 3, 8 $(, $dx)?, ($($arg),*)),
-            4 => by_rank!(@call $f, 4, 16 $(, $dx)?, ($($arg),*)),
-            5 => by_rank!(@call $f, 5, 32 $(, $dx)?, ($($arg),*)),
-            6 => by_rank!(@call $f, 6, 64 $(, $dx)?, ($($arg),*)),
+            1 => $f::<S, 1, 2 $($(, $c)*)?>($($arg),*),
+            2 => $f::<S, 2, 4 $($(, $c)*)?>($($arg),*),
+            3 => $f::<S, 3, 8 $($(, $c)*)?>($($arg),*),
+            4 => $f::<S, 4, 16 $($(, $c)*)?>($($arg),*),
+            5 => $f::<S, 5, 32 $($(, $c)*)?>($($arg),*),
+            6 => $f::<S, 6, 64 $($(, $c)*)?>($($arg),*),
             r => unreachable!("rank {r} is rejected when the layer is built"),
         }
     };
-    (@call $f:ident, $n:literal, $k:literal, ($($arg:expr),*)) => { $f::<S, $n, $k>($($arg),*) };
-    (@call $f:ident, $n:literal, $k:literal, $dx:literal, ($($arg:expr),*)) => { $f::<S, $n, $k, $dx>($($arg),*) };
 }
 
 #[inline(always)]
@@ -236,30 +241,38 @@ fn backward_any<S: Lanes>(
     input: &[f32],
     grad_out: &[f32],
     grad_in: Option<&mut [f32]>,
+    slot_grad: Option<&mut [f32]>,
     dcoef: &mut [f32],
     accumulate: bool,
     bs: usize,
 ) {
-    match grad_in {
-        Some(gi) => by_rank!(
-            rank,
-            backward_n::<true>,
-            (ids, coef, sigmoid, input, grad_out, gi, dcoef, accumulate, bs)
-        ),
-        None => by_rank!(
-            rank,
-            backward_n::<false>,
-            (
-                ids,
-                coef,
-                sigmoid,
-                input,
-                grad_out,
-                &mut [],
-                dcoef,
-                accumulate,
-                bs
+    let (c, g, o, a) = (coef, grad_out, dcoef, accumulate);
+    match (grad_in, slot_grad) {
+        (Some(gi), Some(sg)) => {
+            by_rank!(
+                rank,
+                backward_n::<true, true>,
+                (ids, c, sigmoid, input, g, gi, sg, o, a, bs)
             )
+        }
+        (Some(gi), None) => {
+            by_rank!(
+                rank,
+                backward_n::<true, false>,
+                (ids, c, sigmoid, input, g, gi, &mut [], o, a, bs)
+            )
+        }
+        (None, Some(sg)) => {
+            by_rank!(
+                rank,
+                backward_n::<false, true>,
+                (ids, c, sigmoid, input, g, &mut [], sg, o, a, bs)
+            )
+        }
+        (None, None) => by_rank!(
+            rank,
+            backward_n::<false, false>,
+            (ids, c, sigmoid, input, g, &mut [], &mut [], o, a, bs)
         ),
     }
 }
@@ -271,9 +284,10 @@ dispatch! {
 
 dispatch! {
     /// Backward of one layer over one block: writes (or with `accumulate`, adds) `∂L/∂a`
-    /// into `dcoef` and, when given, adds `∂L/∂x` into `grad_in` (neurons in order, so the
-    /// sums are reproducible).
-    pub fn backward / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[f32], grad_out: &[f32], grad_in: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_any;
+    /// into `dcoef`; when given, adds `∂L/∂x` into `grad_in` (neurons in order, so the sums
+    /// are reproducible) and stores each slot's `∂L/∂x_j` in `slot_grad` (`[out][rank][bs]`,
+    /// for learnable connections).
+    pub fn backward / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[f32], grad_out: &[f32], grad_in: Option<&mut [f32]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_any;
 }
 
 /// Checks the shapes the kernels rely on, so a bad call fails loudly instead of reading

@@ -15,6 +15,7 @@
 pub mod connections;
 pub mod kernel;
 pub mod lanes;
+pub mod learnable;
 pub mod param;
 pub mod simd;
 
@@ -64,9 +65,26 @@ pub struct LayerConfig {
     pub temperature: f32,
     pub sampling: Sampling,
     pub weight_init: WeightInit,
+    /// Candidate inputs per slot (learnable connections only).
+    #[serde(default = "default_candidates")]
+    pub num_candidates: usize,
+    /// τ of the candidate softmax (learnable connections only).
+    #[serde(default = "default_connection_temperature")]
+    pub connection_temperature: f32,
+}
+
+fn default_candidates() -> usize {
+    16
+}
+fn default_connection_temperature() -> f32 {
+    1.0
 }
 
 impl LayerConfig {
+    pub fn learnable(&self) -> bool {
+        self.connections == ConnectionKind::Learnable
+    }
+
     /// Defaults: light, random-unique connections, τ = 1, soft sampling, random init.
     pub fn new(in_dim: usize, out_dim: usize, lut_rank: usize) -> Self {
         LayerConfig {
@@ -78,6 +96,8 @@ impl LayerConfig {
             temperature: 1.0,
             sampling: Sampling::Soft,
             weight_init: WeightInit::Random,
+            num_candidates: default_candidates(),
+            connection_temperature: default_connection_temperature(),
         }
     }
 
@@ -103,6 +123,20 @@ impl LayerConfig {
                 )));
             }
         }
+        if self.learnable() {
+            if self.num_candidates == 0 || self.num_candidates > self.in_dim {
+                return Err(Error::invalid(format!(
+                    "num_candidates must be in 1..={} (the layer's inputs), got {}",
+                    self.in_dim, self.num_candidates
+                )));
+            }
+            if !(self.connection_temperature.is_finite() && self.connection_temperature > 0.0) {
+                return Err(Error::invalid(format!(
+                    "connection_temperature must be a positive number (got {})",
+                    self.connection_temperature
+                )));
+            }
+        }
         if self.in_dim == 0 || self.out_dim == 0 {
             return Err(Error::invalid(format!(
                 "a layer needs in_dim and out_dim >= 1 (got {} and {})",
@@ -120,18 +154,33 @@ pub struct LogicDense {
     pub ids: Vec<u32>,
     /// `[out_dim][weights_per_neuron]`.
     pub weights: Vec<f32>,
+    /// Learnable connections: `[out_dim][lut_rank][num_candidates]` input indices and the
+    /// logits over them; empty for fixed connections. `ids` holds the argmax candidates.
+    pub candidates: Vec<u32>,
+    pub conn_logits: Vec<f32>,
 }
 
 impl LogicDense {
     pub fn new(config: LayerConfig, rng: &mut Rng) -> Result<Self> {
         config.validate()?;
-        let ids = connections::draw(
-            config.connections,
-            config.in_dim,
-            config.out_dim,
-            config.lut_rank,
-            rng,
-        )?;
+        let slots = config.out_dim * config.lut_rank;
+        let (ids, candidates, conn_logits) = if config.learnable() {
+            let c = config.num_candidates;
+            let candidates = learnable::draw_candidates(config.in_dim, slots, c, rng)?;
+            // Equal logits: the first candidate (itself random) wires the forward at first.
+            let logits = vec![0.0; slots * c];
+            let ids = candidates.iter().step_by(c).copied().collect();
+            (ids, candidates, logits)
+        } else {
+            let ids = connections::draw(
+                config.connections,
+                config.in_dim,
+                config.out_dim,
+                config.lut_rank,
+                rng,
+            )?;
+            (ids, Vec::new(), Vec::new())
+        };
         let wpn = config.parametrization.weights_per_neuron(config.lut_rank);
         let mut weights = vec![0f32; config.out_dim * wpn];
         for w in weights.chunks_mut(wpn) {
@@ -147,11 +196,25 @@ impl LogicDense {
             config,
             ids,
             weights,
+            candidates,
+            conn_logits,
         })
     }
 
-    /// Rebuilds a layer from stored parts, checking every shape and index.
+    /// Rebuilds a layer with fixed connections from stored parts.
     pub fn from_parts(config: LayerConfig, ids: Vec<u32>, weights: Vec<f32>) -> Result<Self> {
+        Self::from_parts_learnable(config, ids, weights, Vec::new(), Vec::new())
+    }
+
+    /// Rebuilds a layer from stored parts, checking every shape and index; `candidates` and
+    /// `conn_logits` are empty unless the connections are learnable.
+    pub fn from_parts_learnable(
+        config: LayerConfig,
+        ids: Vec<u32>,
+        weights: Vec<f32>,
+        candidates: Vec<u32>,
+        conn_logits: Vec<f32>,
+    ) -> Result<Self> {
         config.validate()?;
         let n = config.out_dim * config.lut_rank;
         if ids.len() != n {
@@ -180,11 +243,56 @@ impl LogicDense {
         if weights.iter().any(|w| !w.is_finite()) {
             return Err(Error::invalid("layer weights contain NaN or infinity"));
         }
-        Ok(LogicDense {
+        let pool = if config.learnable() {
+            n * config.num_candidates
+        } else {
+            0
+        };
+        if candidates.len() != pool || conn_logits.len() != pool {
+            return Err(Error::invalid(format!(
+                "layer has {} candidates and {} connection logits, expected {pool} each",
+                candidates.len(),
+                conn_logits.len()
+            )));
+        }
+        if let Some(&bad) = candidates.iter().find(|&&i| i as usize >= config.in_dim) {
+            return Err(Error::invalid(format!(
+                "candidate id {bad} is out of range for in_dim {}",
+                config.in_dim
+            )));
+        }
+        if conn_logits.iter().any(|w| !w.is_finite()) {
+            return Err(Error::invalid("connection logits contain NaN or infinity"));
+        }
+        let mut layer = LogicDense {
             config,
             ids,
             weights,
-        })
+            candidates,
+            conn_logits,
+        };
+        if layer.config.learnable() {
+            let argmax = layer.ids.clone();
+            layer.refresh_ids();
+            if argmax != layer.ids {
+                return Err(Error::invalid(
+                    "stored connection ids are not the argmax of the connection logits",
+                ));
+            }
+        }
+        Ok(layer)
+    }
+
+    /// Re-derives `ids` from the connection logits (learnable connections; no-op otherwise).
+    pub fn refresh_ids(&mut self) {
+        if self.config.learnable() {
+            learnable::argmax_ids(
+                &self.candidates,
+                &self.conn_logits,
+                self.config.num_candidates,
+                &mut self.ids,
+            );
+        }
     }
 
     pub fn rank(&self) -> usize {

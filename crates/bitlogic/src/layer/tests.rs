@@ -77,6 +77,7 @@ fn kernel_backward(
         x,
         g,
         Some(&mut dx),
+        None,
         &mut dcoef,
         false,
         bs,
@@ -320,9 +321,13 @@ fn backward_writes_then_accumulates() {
     let mut coef = vec![0.0; l.out_dim() << 3];
     l.fold(false, &mut coef);
     let mut once = vec![f32::NAN; coef.len()];
-    kernel::backward(3, &l.ids, &coef, false, &x, &g, None, &mut once, false, bs);
+    kernel::backward(
+        3, &l.ids, &coef, false, &x, &g, None, None, &mut once, false, bs,
+    );
     let mut twice = once.clone();
-    kernel::backward(3, &l.ids, &coef, false, &x, &g, None, &mut twice, true, bs);
+    kernel::backward(
+        3, &l.ids, &coef, false, &x, &g, None, None, &mut twice, true, bs,
+    );
     assert!(
         once.iter().all(|v| v.is_finite()),
         "stale values must be overwritten"
@@ -330,4 +335,124 @@ fn backward_writes_then_accumulates() {
     for (a, b) in once.iter().zip(&twice) {
         assert_eq!(2.0 * a, *b);
     }
+}
+
+#[test]
+fn learnable_candidate_gradients_match_finite_differences() {
+    let bs = LANES;
+    for p in PARAMS {
+        let rank = if p == Parametrization::Difflogic {
+            2
+        } else {
+            3
+        };
+        let mut c = LayerConfig::new(12, 4, rank);
+        c.parametrization = p;
+        c.connections = ConnectionKind::Learnable;
+        c.num_candidates = 5;
+        let mut l = LogicDense::new(c, &mut Rng::new(8)).unwrap();
+        let mut r = Rng::new(9);
+        l.conn_logits.iter_mut().for_each(|v| *v = r.normal());
+        l.refresh_ids();
+        let x = random_rows(l.in_dim(), bs, 11);
+        let g = random_rows(l.out_dim(), bs, 12)
+            .iter()
+            .map(|v| v - 0.5)
+            .collect::<Vec<_>>();
+        let mut coef = vec![0.0; l.out_dim() << rank];
+        l.fold(false, &mut coef);
+        let mut slot = vec![0.0; l.out_dim() * rank * bs];
+        let mut dcoef = vec![0.0; coef.len()];
+        let sig = p.sigmoid_output();
+        kernel::backward(
+            rank,
+            &l.ids,
+            &coef,
+            sig,
+            &x,
+            &g,
+            None,
+            Some(&mut slot),
+            &mut dcoef,
+            false,
+            bs,
+        );
+        let cands = l.config.num_candidates;
+        let mut dq = vec![0.0; l.candidates.len()];
+        learnable::candidate_grads(&slot, &x, &l.candidates, cands, bs, &mut dq, false);
+        // ∂L/∂q_c is the derivative of L along "slot input += δ · x[candidate c]".
+        let w: Vec<f64> = l.weights.iter().map(|&v| v as f64).collect();
+        let wpn = l.weights_per_neuron();
+        let loss = |slot_s: usize, cand: u32, delta: f64| -> f64 {
+            let mut total = 0.0;
+            for i in 0..l.out_dim() {
+                for s in 0..bs {
+                    let xs: Vec<f64> = (0..rank)
+                        .map(|j| {
+                            let mut v = x[l.ids[i * rank + j] as usize * bs + s] as f64;
+                            if i * rank + j == slot_s {
+                                v += delta * x[cand as usize * bs + s] as f64;
+                            }
+                            v
+                        })
+                        .collect();
+                    let y = p.reference_forward(
+                        rank,
+                        &w[i * wpn..(i + 1) * wpn],
+                        l.config.temperature as f64,
+                        &xs,
+                    );
+                    total += g[i * bs + s] as f64 * y;
+                }
+            }
+            total
+        };
+        for s in 0..l.out_dim() * rank {
+            for k in 0..cands {
+                let cand = l.candidates[s * cands + k];
+                let fd = (loss(s, cand, 1e-5) - loss(s, cand, -1e-5)) / 2e-5;
+                close(
+                    dq[s * cands + k] as f64,
+                    fd,
+                    &format!("{p:?} slot {s} candidate {k}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn learnable_layers_round_trip_and_check_their_parts() {
+    let mut c = LayerConfig::new(30, 6, 4);
+    c.connections = ConnectionKind::Learnable;
+    c.num_candidates = 8;
+    let mut l = LogicDense::new(c.clone(), &mut Rng::new(1)).unwrap();
+    assert_eq!(l.candidates.len(), 6 * 4 * 8);
+    l.conn_logits[3] = 2.0; // slot 0 now prefers its candidate 3
+    l.refresh_ids();
+    assert_eq!(l.ids[0], l.candidates[3]);
+    let back = LogicDense::from_parts_learnable(
+        c.clone(),
+        l.ids.clone(),
+        l.weights.clone(),
+        l.candidates.clone(),
+        l.conn_logits.clone(),
+    )
+    .unwrap();
+    assert_eq!(back, l);
+    let mut wrong = l.ids.clone();
+    wrong[0] = l.candidates[0];
+    let e = LogicDense::from_parts_learnable(
+        c.clone(),
+        wrong,
+        l.weights.clone(),
+        l.candidates.clone(),
+        l.conn_logits.clone(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("argmax"), "{e}");
+    c.num_candidates = 31;
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("num_candidates") && e.contains("1..=30"), "{e}");
 }

@@ -9,7 +9,7 @@
 
 use super::loss::softmax_cross_entropy;
 use super::optimizer::{Optimizer, OptimizerKind};
-use crate::layer::{kernel, Sampling};
+use crate::layer::{kernel, learnable, Sampling};
 use crate::{rng::Rng, Error, Model, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -140,6 +140,9 @@ struct Worker {
     acts: Vec<Vec<f32>>,
     grads: Vec<Vec<f32>>,
     dcoef: Vec<Vec<f32>>,
+    /// Learnable layers: per-slot input gradients of the block and candidate gradients.
+    slot_grad: Vec<Vec<f32>>,
+    dconn: Vec<Vec<f32>>,
     scores: Vec<f32>,
     dscores: Vec<f32>,
     labels: Vec<Option<u32>>,
@@ -159,6 +162,8 @@ pub struct Trainer {
     coef_hard: Vec<Vec<f32>>,
     dcoef: Vec<Vec<f32>>,
     dw: Vec<Vec<f32>>,
+    dconn: Vec<Vec<f32>>,
+    dlogits: Vec<Vec<f32>>,
     opt: Optimizer,
     pool: rayon::ThreadPool,
 }
@@ -194,11 +199,21 @@ impl Trainer {
             .map(|l| l.out_dim() << l.rank())
             .collect();
         let k = model.head.k;
+        let learn =
+            |l: &crate::layer::LogicDense, n: usize| if l.config.learnable() { n } else { 0 };
+        let slot_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| learn(l, l.out_dim() * l.rank() * bs))
+            .collect();
+        let conn_len: Vec<usize> = model.layers.iter().map(|l| l.conn_logits.len()).collect();
         let workers = (0..threads)
             .map(|_| Worker {
                 acts: widths.iter().map(|&w| vec![0.0; w * bs]).collect(),
                 grads: widths.iter().map(|&w| vec![0.0; w * bs]).collect(),
                 dcoef: coef_len.iter().map(|&n| vec![0.0; n]).collect(),
+                slot_grad: slot_len.iter().map(|&n| vec![0.0; n]).collect(),
+                dconn: conn_len.iter().map(|&n| vec![0.0; n]).collect(),
                 scores: vec![0.0; k * bs],
                 dscores: vec![0.0; k * bs],
                 labels: vec![None; bs],
@@ -211,7 +226,9 @@ impl Trainer {
             .layers
             .iter()
             .any(|l| l.config.sampling == Sampling::Hard);
-        let sizes: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
+        // Optimizer slots: layer weights first, then connection logits (empty when fixed).
+        let mut sizes: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
+        sizes.extend(&conn_len);
         Ok(Trainer {
             bs,
             blocks,
@@ -225,6 +242,8 @@ impl Trainer {
             },
             dcoef: coef_len.iter().map(|&n| vec![0.0; n]).collect(),
             dw: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            dconn: conn_len.iter().map(|&n| vec![0.0; n]).collect(),
+            dlogits: conn_len.iter().map(|&n| vec![0.0; n]).collect(),
             opt: Optimizer::new(config.optimizer, config.lr, config.weight_decay, &sizes),
             pool,
             config,
@@ -276,6 +295,8 @@ impl Trainer {
             coef_hard,
             dcoef,
             dw,
+            dconn,
+            dlogits,
             opt,
             pool,
             ..
@@ -325,10 +346,26 @@ impl Trainer {
                     }
                 });
             }
+            for (l, d) in dconn.iter_mut().enumerate().filter(|(_, d)| !d.is_empty()) {
+                d.copy_from_slice(&workers[0].dconn[l]);
+                for w in workers[1..].iter().filter(|w| w.active) {
+                    d.iter_mut().zip(&w.dconn[l]).for_each(|(d, s)| *d += s);
+                }
+            }
             opt.begin_step();
+            let n_layers = model.layers.len();
             for (l, layer) in model.layers.iter_mut().enumerate() {
                 layer.unfold_grad(&dcoef[l], &mut dw[l]);
                 opt.update(l, &mut layer.weights, &dw[l]);
+                if layer.config.learnable() {
+                    let (c, t) = (
+                        layer.config.num_candidates,
+                        layer.config.connection_temperature,
+                    );
+                    learnable::logits_grad(&layer.conn_logits, &dconn[l], c, t, &mut dlogits[l]);
+                    opt.update(n_layers + l, &mut layer.conn_logits, &dlogits[l]);
+                    layer.refresh_ids();
+                }
             }
         });
         let loss = workers.iter().map(|w| w.loss).sum();
@@ -378,18 +415,16 @@ impl Trainer {
         let batch = self.config.batch;
         let steps_per_epoch = train.n.div_ceil(batch);
         let total_steps = (steps_per_epoch * self.config.epochs.max(epoch)).max(1);
-        let mut step = steps_per_epoch * (epoch - 1);
         let mut order: Vec<usize> = (0..train.n).collect();
         Rng::fork(self.config.seed, 1000 + epoch as u64).shuffle(&mut order);
         let start = Instant::now();
         let (mut loss, mut correct, mut seen) = (0.0, 0usize, 0usize);
-        for chunk in order.chunks(batch) {
+        for (step, chunk) in (steps_per_epoch * (epoch - 1)..).zip(order.chunks(batch)) {
             let lr = self
                 .config
                 .lr_schedule
                 .at(self.config.lr, step as f64 / total_steps as f64);
             self.set_lr(lr);
-            step += 1;
             let (l, c) = self.step(model, train, chunk)?;
             if !l.is_finite() {
                 return Err(Error::invalid(format!(
@@ -488,6 +523,7 @@ impl Worker {
             } else {
                 None
             };
+            let learn = layer.config.learnable();
             kernel::backward(
                 layer.rank(),
                 &layer.ids,
@@ -496,10 +532,22 @@ impl Worker {
                 &self.acts[l],
                 &b[0],
                 grad_in,
+                learn.then_some(&mut self.slot_grad[l][..]),
                 &mut self.dcoef[l],
                 accumulate,
                 bs,
             );
+            if learn {
+                learnable::candidate_grads(
+                    &self.slot_grad[l],
+                    &self.acts[l],
+                    &layer.candidates,
+                    layer.config.num_candidates,
+                    bs,
+                    &mut self.dconn[l],
+                    accumulate,
+                );
+            }
         }
     }
 }

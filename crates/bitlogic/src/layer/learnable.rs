@@ -1,0 +1,125 @@
+//! Learnable connections: each (neuron, slot) owns a pool of `C` candidate inputs and
+//! logits over them.
+//!
+//! ```text
+//!   forward:   x_slot = x[cand[argmax_c ℓ_c]]
+//!   surrogate: x_slot ≈ Σ_c q_c x[cand[c]],  q = softmax(ℓ / τ_c)
+//!   ∂L/∂q_c   = Σ_b ∂L/∂x_slot(b) · x[cand[c]](b)
+//!   ∂L/∂ℓ_c   = q_c (∂L/∂q_c − Σ_d q_d ∂L/∂q_d) / τ_c
+//! ```
+//! The input gradient flows to the argmax candidate only (the forward's wiring), so a
+//! learnable layer costs one extra dot product per candidate and slot, not C scatters.
+
+use crate::rng::Rng;
+
+/// Candidate pools `[slots][c]`: each slot's candidates are distinct, and every input
+/// appears about equally often over all pools.
+pub fn draw_candidates(
+    in_dim: usize,
+    slots: usize,
+    c: usize,
+    rng: &mut Rng,
+) -> crate::Result<Vec<u32>> {
+    super::connections::draw(super::ConnectionKind::RandomUnique, in_dim, slots, c, rng)
+}
+
+/// `ids[s] = cand[s][argmax ℓ[s]]` (first index on ties).
+pub fn argmax_ids(candidates: &[u32], logits: &[f32], c: usize, ids: &mut [u32]) {
+    for ((id, cand), l) in ids
+        .iter_mut()
+        .zip(candidates.chunks(c))
+        .zip(logits.chunks(c))
+    {
+        *id = cand[crate::head::argmax(l)];
+    }
+}
+
+/// `dq[s][c] (+)= Σ_b slot_grad[s][b] · input[cand[s][c]][b]` over one block of `bs` samples.
+pub fn candidate_grads(
+    slot_grad: &[f32],
+    input: &[f32],
+    candidates: &[u32],
+    c: usize,
+    bs: usize,
+    dq: &mut [f32],
+    accumulate: bool,
+) {
+    for (s, g) in slot_grad.chunks_exact(bs).enumerate() {
+        for k in 0..c {
+            let row = candidates[s * c + k] as usize * bs;
+            let x = &input[row..row + bs];
+            // 16 partial sums so the loop vectorises; summed in a fixed order.
+            let mut acc = [0f32; 16];
+            for (gc, xc) in g.chunks_exact(16).zip(x.chunks_exact(16)) {
+                for l in 0..16 {
+                    acc[l] += gc[l] * xc[l];
+                }
+            }
+            let v: f32 = acc.iter().sum();
+            let d = &mut dq[s * c + k];
+            *d = if accumulate { *d + v } else { v };
+        }
+    }
+}
+
+/// Softmax Jacobian: `dlogits` from `dq` for every slot.
+pub fn logits_grad(logits: &[f32], dq: &[f32], c: usize, tau: f32, dlogits: &mut [f32]) {
+    let mut q = vec![0f32; c];
+    for ((l, d), out) in logits
+        .chunks(c)
+        .zip(dq.chunks(c))
+        .zip(dlogits.chunks_mut(c))
+    {
+        let m = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v / tau));
+        let mut sum = 0.0;
+        for (q, &v) in q.iter_mut().zip(l) {
+            *q = (v / tau - m).exp();
+            sum += *q;
+        }
+        q.iter_mut().for_each(|q| *q /= sum);
+        let mean: f32 = q.iter().zip(d).map(|(q, d)| q * d).sum();
+        for ((o, q), d) in out.iter_mut().zip(&q).zip(d) {
+            *o = q * (d - mean) / tau;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_picks_the_best_candidate() {
+        let cand = [4, 7, 9, 1, 2, 3];
+        let logits = [0.1, 0.5, -1.0, 2.0, 2.0, 0.0];
+        let mut ids = [0u32; 2];
+        argmax_ids(&cand, &logits, 3, &mut ids);
+        assert_eq!(ids, [7, 1]);
+    }
+
+    #[test]
+    fn logits_grad_matches_finite_differences_of_the_surrogate() {
+        // L(ℓ) = Σ_c softmax(ℓ/τ)_c · dq_c is linear in q, so ∂L/∂ℓ is the softmax Jacobian.
+        let (c, tau) = (5, 0.7f32);
+        let logits = [0.3f32, -0.2, 1.1, 0.0, -0.9];
+        let dq = [0.5f32, -1.0, 0.25, 2.0, -0.3];
+        let loss = |l: &[f64]| {
+            let e: Vec<f64> = l.iter().map(|v| (v / tau as f64).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.iter()
+                .zip(&dq)
+                .map(|(e, d)| e / s * *d as f64)
+                .sum::<f64>()
+        };
+        let mut g = [0f32; 5];
+        logits_grad(&logits, &dq, c, tau, &mut g);
+        let base: Vec<f64> = logits.iter().map(|&v| v as f64).collect();
+        for i in 0..c {
+            let (mut p, mut m) = (base.clone(), base.clone());
+            p[i] += 1e-6;
+            m[i] -= 1e-6;
+            let fd = (loss(&p) - loss(&m)) / 2e-6;
+            assert!((fd - g[i] as f64).abs() < 1e-4, "{i}: {fd} vs {}", g[i]);
+        }
+    }
+}
