@@ -113,9 +113,35 @@ pub struct TrainArgs {
     pub quiet: Option<bool>,
 }
 
-/// The main job's architecture: see the README for its measured accuracy and time.
-pub const DEFAULT_WIDTH: usize = 8000;
-pub const DEFAULT_DEPTH: usize = 2;
+/// The main job (`bitlogic train` with no flags): a two-layer rank-6 light network with
+/// learnable connections on per-pixel quantile thermometers. The README gives its measured
+/// accuracy and time; flags not given fall back to these values.
+pub fn main_job_model() -> ModelConfig {
+    ModelConfig {
+        encoder: EncoderKind::Distributive,
+        encoder_bits: 3,
+        encoder_per_feature: true,
+        widths: vec![2000, 1000],
+        lut_rank: 6,
+        parametrization: Parametrization::Light,
+        connections: ConnectionKind::Learnable,
+        num_candidates: 16,
+        group_tau: 1.0 / 0.3,
+        ..ModelConfig::default()
+    }
+}
+
+pub fn main_job_training() -> TrainConfig {
+    TrainConfig {
+        epochs: MAIN_JOB_EPOCHS,
+        batch: 128,
+        lr: 0.01,
+        lr_schedule: LrSchedule::Cosine,
+        ..TrainConfig::default()
+    }
+}
+
+const MAIN_JOB_EPOCHS: usize = 12;
 
 pub struct Resolved {
     pub model: ModelConfig,
@@ -176,20 +202,16 @@ pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
         }
         None => cli,
     };
-    let d = ModelConfig::default();
+    let d = main_job_model();
     let parametrization = match &args.parametrization {
         Some(p) => Parametrization::parse(p)?,
         None => d.parametrization,
     };
     let widths = match (&args.width, args.depth) {
         (Some(w), _) if w.len() > 1 => w.clone(),
-        (w, depth) => {
-            let width = w
-                .as_ref()
-                .and_then(|w| w.first().copied())
-                .unwrap_or(DEFAULT_WIDTH);
-            vec![width; depth.unwrap_or(DEFAULT_DEPTH)]
-        }
+        (Some(w), depth) => vec![w.first().copied().unwrap_or(0); depth.unwrap_or(d.widths.len())],
+        (None, Some(depth)) => vec![d.widths[0]; depth],
+        (None, None) => d.widths.clone(),
     };
     if widths.is_empty() || widths.contains(&0) {
         bail!("--depth and --width must be at least 1 (got widths {widths:?})");
@@ -234,7 +256,7 @@ pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
     for c in model.layer_configs(1.max(model.lut_rank)) {
         c.validate()?;
     }
-    let t = TrainConfig::default();
+    let t = main_job_training();
     let train = TrainConfig {
         epochs: args.epochs.unwrap_or(t.epochs),
         batch: args.batch.unwrap_or(t.batch),

@@ -55,7 +55,7 @@ impl Default for ModelConfig {
             encoder_bits: 3,
             encoder_per_feature: false,
             widths: vec![8000, 8000],
-            lut_rank: 4,
+            lut_rank: 2,
             parametrization: Parametrization::Light,
             connections: ConnectionKind::RandomUnique,
             num_candidates: 16,

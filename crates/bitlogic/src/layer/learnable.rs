@@ -62,9 +62,16 @@ pub fn candidate_grads(
     }
 }
 
-/// Softmax Jacobian: `dlogits` from `dq` for every slot.
-pub fn logits_grad(logits: &[f32], dq: &[f32], c: usize, tau: f32, dlogits: &mut [f32]) {
-    let mut q = vec![0f32; c];
+/// Softmax Jacobian: `dlogits` from `dq` for every slot; `q` is scratch of length ≥ `c`.
+pub fn logits_grad(
+    logits: &[f32],
+    dq: &[f32],
+    c: usize,
+    tau: f32,
+    dlogits: &mut [f32],
+    q: &mut [f32],
+) {
+    let q = &mut q[..c];
     for ((l, d), out) in logits
         .chunks(c)
         .zip(dq.chunks(c))
@@ -78,7 +85,7 @@ pub fn logits_grad(logits: &[f32], dq: &[f32], c: usize, tau: f32, dlogits: &mut
         }
         q.iter_mut().for_each(|q| *q /= sum);
         let mean: f32 = q.iter().zip(d).map(|(q, d)| q * d).sum();
-        for ((o, q), d) in out.iter_mut().zip(&q).zip(d) {
+        for ((o, q), d) in out.iter_mut().zip(q.iter()).zip(d) {
             *o = q * (d - mean) / tau;
         }
     }
@@ -112,7 +119,7 @@ mod tests {
                 .sum::<f64>()
         };
         let mut g = [0f32; 5];
-        logits_grad(&logits, &dq, c, tau, &mut g);
+        logits_grad(&logits, &dq, c, tau, &mut g, &mut [0.0; 5]);
         let base: Vec<f64> = logits.iter().map(|&v| v as f64).collect();
         for i in 0..c {
             let (mut p, mut m) = (base.clone(), base.clone());

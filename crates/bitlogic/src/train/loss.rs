@@ -2,7 +2,8 @@
 
 /// For one block: `scores` is `[k][bs]`; samples `s` with `labels[s] = None` are padding and
 /// contribute nothing. Writes `dscores = (softmax − onehot) · scale` and returns the summed
-/// loss and the number of samples whose largest score is the label.
+/// loss and the number of samples whose largest score is the label. `col` is scratch of
+/// length `k` (the caller owns it so that a training step allocates nothing).
 pub fn softmax_cross_entropy(
     scores: &[f32],
     labels: &[Option<u32>],
@@ -10,10 +11,10 @@ pub fn softmax_cross_entropy(
     bs: usize,
     scale: f32,
     dscores: &mut [f32],
+    col: &mut [f32],
 ) -> (f64, usize) {
     let mut loss = 0.0f64;
     let mut correct = 0;
-    let mut col = vec![0f32; k];
     for (s, label) in labels.iter().enumerate().take(bs) {
         let Some(y) = *label else {
             (0..k).for_each(|c| dscores[c * bs + s] = 0.0);
@@ -24,7 +25,7 @@ pub fn softmax_cross_entropy(
         let sum: f32 = col.iter().map(|&v| (v - m).exp()).sum();
         let lse = m + sum.ln();
         loss += (lse - col[y as usize]) as f64;
-        if crate::head::argmax(&col) == y as usize {
+        if crate::head::argmax(col) == y as usize {
             correct += 1;
         }
         for c in 0..k {
@@ -45,12 +46,13 @@ mod tests {
         let scores = vec![0.3, 9.0, -1.2, 9.0, 2.0, 9.0];
         let labels = [Some(2), None];
         let mut d = vec![0.0; k * bs];
-        let (l, _) = softmax_cross_entropy(&scores, &labels, k, bs, 1.0, &mut d);
+        let mut col = [0.0; 3];
+        let (l, _) = softmax_cross_entropy(&scores, &labels, k, bs, 1.0, &mut d, &mut col);
         for c in 0..k {
             let mut p = scores.clone();
             p[c * bs] += 1e-3;
             let mut tmp = vec![0.0; k * bs];
-            let (l2, _) = softmax_cross_entropy(&p, &labels, k, bs, 1.0, &mut tmp);
+            let (l2, _) = softmax_cross_entropy(&p, &labels, k, bs, 1.0, &mut tmp, &mut col);
             let fd = (l2 - l) / 1e-3;
             assert!(
                 (fd - d[c * bs] as f64).abs() < 2e-3,

@@ -145,6 +145,7 @@ struct Worker {
     dconn: Vec<Vec<f32>>,
     scores: Vec<f32>,
     dscores: Vec<f32>,
+    col: Vec<f32>,
     labels: Vec<Option<u32>>,
     loss: f64,
     correct: usize,
@@ -164,6 +165,7 @@ pub struct Trainer {
     dw: Vec<Vec<f32>>,
     dconn: Vec<Vec<f32>>,
     dlogits: Vec<Vec<f32>>,
+    softmax_scratch: Vec<f32>,
     opt: Optimizer,
     pool: rayon::ThreadPool,
 }
@@ -216,6 +218,7 @@ impl Trainer {
                 dconn: conn_len.iter().map(|&n| vec![0.0; n]).collect(),
                 scores: vec![0.0; k * bs],
                 dscores: vec![0.0; k * bs],
+                col: vec![0.0; k],
                 labels: vec![None; bs],
                 loss: 0.0,
                 correct: 0,
@@ -244,6 +247,15 @@ impl Trainer {
             dw: sizes.iter().map(|&n| vec![0.0; n]).collect(),
             dconn: conn_len.iter().map(|&n| vec![0.0; n]).collect(),
             dlogits: conn_len.iter().map(|&n| vec![0.0; n]).collect(),
+            softmax_scratch: vec![
+                0.0;
+                model
+                    .layers
+                    .iter()
+                    .map(|l| l.config.num_candidates)
+                    .max()
+                    .unwrap_or(0)
+            ],
             opt: Optimizer::new(config.optimizer, config.lr, config.weight_decay, &sizes),
             pool,
             config,
@@ -297,6 +309,7 @@ impl Trainer {
             dw,
             dconn,
             dlogits,
+            softmax_scratch: q,
             opt,
             pool,
             ..
@@ -362,7 +375,7 @@ impl Trainer {
                         layer.config.num_candidates,
                         layer.config.connection_temperature,
                     );
-                    learnable::logits_grad(&layer.conn_logits, &dconn[l], c, t, &mut dlogits[l]);
+                    learnable::logits_grad(&layer.conn_logits, &dconn[l], c, t, &mut dlogits[l], q);
                     opt.update(n_layers + l, &mut layer.conn_logits, &dlogits[l]);
                     layer.refresh_ids();
                 }
@@ -508,6 +521,7 @@ impl Worker {
             bs,
             scale,
             &mut self.dscores,
+            &mut self.col,
         );
         self.loss += loss;
         self.correct += correct;

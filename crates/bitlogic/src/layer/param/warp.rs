@@ -49,9 +49,11 @@ pub(super) fn fold(_rank: usize, w: &[f32], tau: f32, hard: bool, a: &mut [f32])
 }
 
 pub(super) fn unfold_grad(_rank: usize, tau: f32, da: &[f32], dw: &mut [f32]) {
-    let mut g: Vec<f32> = da.iter().map(|&d| -d / tau).collect();
-    wht(&mut g);
-    for (dw, g) in dw.iter_mut().zip(g) {
+    let mut buf = [0f32; 1 << super::MAX_RANK];
+    let g = &mut buf[..da.len()];
+    g.iter_mut().zip(da).for_each(|(g, &d)| *g = -d / tau);
+    wht(g);
+    for (dw, g) in dw.iter_mut().zip(g.iter()) {
         *dw += g;
     }
 }

@@ -1,0 +1,102 @@
+//! A planned training step allocates nothing: every buffer is sized once for the batch when
+//! the trainer is built. A counting global allocator proves it.
+
+mod common;
+
+use bitlogic::layer::{ConnectionKind, Parametrization, Sampling};
+use bitlogic::rng::Rng;
+use bitlogic::train::trainer::EncodedSet;
+use bitlogic::train::{TrainConfig, Trainer};
+use bitlogic::ModelConfig;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn training_steps_do_not_allocate() {
+    for (p, rank, connections, sampling) in [
+        (
+            Parametrization::Light,
+            4,
+            ConnectionKind::RandomUnique,
+            Sampling::Soft,
+        ),
+        (
+            Parametrization::Warp,
+            3,
+            ConnectionKind::Learnable,
+            Sampling::Hard,
+        ),
+        (
+            Parametrization::Difflogic,
+            2,
+            ConnectionKind::Random,
+            Sampling::Soft,
+        ),
+    ] {
+        let cfg = ModelConfig {
+            widths: vec![300, 200],
+            lut_rank: rank,
+            parametrization: p,
+            connections,
+            sampling,
+            encoder_bits: 1,
+            classes: 10,
+            ..ModelConfig::default()
+        };
+        let mut model = common::random_model(64, cfg);
+        let mut trainer = Trainer::new(
+            &model,
+            TrainConfig {
+                batch: 100,
+                threads: 2,
+                ..TrainConfig::default()
+            },
+        )
+        .unwrap();
+        let mut rng = Rng::new(1);
+        let n = 400;
+        let bits: Vec<u8> = (0..n * 64).map(|_| (rng.next_u64() & 1) as u8).collect();
+        let labels: Vec<u32> = (0..n).map(|_| rng.below(10) as u32).collect();
+        let data = EncodedSet {
+            n,
+            dim: 64,
+            bits: &bits,
+            labels: &labels,
+        };
+        let idx: Vec<usize> = (0..n).collect();
+        // The last batch is short (75 samples): the plan must cover it too.
+        let batches: Vec<&[usize]> = idx[..375].chunks(100).collect();
+        for b in &batches {
+            trainer.step(&mut model, data, b).unwrap();
+        }
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        for _ in 0..10 {
+            for b in &batches {
+                trainer.step(&mut model, data, b).unwrap();
+            }
+        }
+        let allocated = ALLOCATIONS.load(Ordering::SeqCst) - before;
+        assert_eq!(allocated, 0, "{p:?}: {allocated} allocations in 40 steps");
+    }
+}
