@@ -290,6 +290,41 @@ dispatch! {
     pub fn backward / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[f32], grad_out: &[f32], grad_in: Option<&mut [f32]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_any;
 }
 
+#[inline(always)]
+fn candidate_grads_any<S: Lanes>(
+    slot_grad: &[f32],
+    input: &[f32],
+    candidates: &[u32],
+    c: usize,
+    bs: usize,
+    dq: &mut [f32],
+    accumulate: bool,
+) {
+    let in_dim = input.len() / bs;
+    for (s, g) in slot_grad.chunks_exact(bs).enumerate() {
+        for k in 0..c {
+            let row = candidates[s * c + k] as usize;
+            assert!(row < in_dim);
+            let mut acc = S::splat(0.0);
+            for ch in (0..bs).step_by(LANES) {
+                // SAFETY: the row was bounds-checked and ch + 16 <= bs.
+                unsafe {
+                    let x = S::load(input.as_ptr().add(row * bs + ch));
+                    acc = S::fma(S::load(g.as_ptr().add(ch)), x, acc);
+                }
+            }
+            let v = S::hsum(acc);
+            let d = &mut dq[s * c + k];
+            *d = if accumulate { *d + v } else { v };
+        }
+    }
+}
+
+dispatch! {
+    /// Learnable connections: `dq[s][c] (+)= Σ_b slot_grad[s][b] · input[cand[s][c]][b]`.
+    pub fn candidate_grads / candidate_grads_at (slot_grad: &[f32], input: &[f32], candidates: &[u32], c: usize, bs: usize, dq: &mut [f32], accumulate: bool) => candidate_grads_any;
+}
+
 /// Checks the shapes the kernels rely on, so a bad call fails loudly instead of reading
 /// the wrong rows.
 pub fn check_shapes(

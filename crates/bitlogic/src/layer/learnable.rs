@@ -34,33 +34,9 @@ pub fn argmax_ids(candidates: &[u32], logits: &[f32], c: usize, ids: &mut [u32])
     }
 }
 
-/// `dq[s][c] (+)= Σ_b slot_grad[s][b] · input[cand[s][c]][b]` over one block of `bs` samples.
-pub fn candidate_grads(
-    slot_grad: &[f32],
-    input: &[f32],
-    candidates: &[u32],
-    c: usize,
-    bs: usize,
-    dq: &mut [f32],
-    accumulate: bool,
-) {
-    for (s, g) in slot_grad.chunks_exact(bs).enumerate() {
-        for k in 0..c {
-            let row = candidates[s * c + k] as usize * bs;
-            let x = &input[row..row + bs];
-            // 16 partial sums so the loop vectorises; summed in a fixed order.
-            let mut acc = [0f32; 16];
-            for (gc, xc) in g.chunks_exact(16).zip(x.chunks_exact(16)) {
-                for l in 0..16 {
-                    acc[l] += gc[l] * xc[l];
-                }
-            }
-            let v: f32 = acc.iter().sum();
-            let d = &mut dq[s * c + k];
-            *d = if accumulate { *d + v } else { v };
-        }
-    }
-}
+/// `dq[s][c] (+)= Σ_b slot_grad[s][b] · input[cand[s][c]][b]` over one block of `bs` samples
+/// (a multiple of 16), compiled for the detected SIMD level.
+pub use super::kernel::candidate_grads;
 
 /// Softmax Jacobian: `dlogits` from `dq` for every slot; `q` is scratch of length ≥ `c`.
 pub fn logits_grad(
