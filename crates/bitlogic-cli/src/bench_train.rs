@@ -9,7 +9,7 @@ use bitlogic::encoder::{Encoder, EncoderKind};
 use bitlogic::layer::{simd::simd_level, Parametrization};
 use bitlogic::rng::Rng;
 use bitlogic::train::trainer::EncodedSet;
-use bitlogic::train::{TrainConfig, Trainer};
+use bitlogic::train::{AmpDtype, CompileMode, CompileOptions, TrainConfig, Trainer};
 use bitlogic::{Model, ModelConfig};
 use clap::Args;
 use serde_json::json;
@@ -38,6 +38,12 @@ pub struct BenchTrainArgs {
     /// Timed steps (after 3 warm-up steps).
     #[arg(long, default_value_t = 15)]
     pub steps: usize,
+    /// Compile mode: default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs, true, false.
+    #[arg(long, default_value = "reduce-overhead")]
+    pub mode: String,
+    /// Activation precision: none (f32), bf16, f16.
+    #[arg(long, default_value = "none")]
+    pub amp: String,
     #[arg(long)]
     pub json: bool,
 }
@@ -61,31 +67,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub fn run(a: &BenchTrainArgs) -> Result<()> {
-    let parametrization = Parametrization::parse(&a.parametrization)?;
-    let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false)?;
-    let lo_hi: Vec<f32> = (0..2 * a.in_dim)
-        .map(|i| (i >= a.in_dim) as u8 as f32)
-        .collect();
-    enc.fit(&lo_hi, 2, a.in_dim)?;
-    let cfg = ModelConfig {
-        encoder_bits: 1,
-        widths: vec![a.width; a.depth],
-        lut_rank: a.lut_rank,
-        parametrization,
-        classes: 10,
-        ..ModelConfig::default()
-    };
-    let mut model = Model::new(cfg, enc)?;
-    let mut trainer = Trainer::new(
-        &model,
-        TrainConfig {
-            batch: a.batch,
-            threads: a.threads,
-            block: a.block,
-            ..TrainConfig::default()
-        },
-    )?;
+/// Median step time of `steps` steps after 3 warm-up steps (autotuning, if any, happens in
+/// the first warm-up step).
+fn time_steps(model: &Model, config: TrainConfig, a: &BenchTrainArgs) -> Result<(f64, Trainer)> {
+    let mut model = model.clone();
+    let mut trainer = Trainer::new(&model, config)?;
     let n = a.batch * 4;
     let mut rng = Rng::new(7);
     let bits: Vec<u8> = (0..n * a.in_dim)
@@ -109,8 +95,50 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
         trainer.step(&mut model, data, batches[s % batches.len()])?;
         times.push(t.elapsed().as_secs_f64());
     }
-    let step = median(times);
+    Ok((median(times), trainer))
+}
+
+pub fn run(a: &BenchTrainArgs) -> Result<()> {
+    let mode = CompileMode::parse(&a.mode)?;
+    let compile = CompileOptions {
+        mode,
+        amp_dtype: AmpDtype::parse(&a.amp)?,
+        ..CompileOptions::default()
+    };
+    compile.validate()?;
+    let parametrization = Parametrization::parse(&a.parametrization)?;
+    let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false)?;
+    let lo_hi: Vec<f32> = (0..2 * a.in_dim)
+        .map(|i| (i >= a.in_dim) as u8 as f32)
+        .collect();
+    enc.fit(&lo_hi, 2, a.in_dim)?;
+    let cfg = ModelConfig {
+        encoder_bits: 1,
+        widths: vec![a.width; a.depth],
+        lut_rank: a.lut_rank,
+        parametrization,
+        classes: 10,
+        ..ModelConfig::default()
+    };
+    let model = Model::new(cfg, enc)?;
+    let base = TrainConfig {
+        batch: a.batch,
+        threads: a.threads,
+        block: a.block,
+        ..TrainConfig::default()
+    };
+    // The uncompiled baseline (mode=false, f32) runs in the same process, just before.
+    let eager = TrainConfig {
+        compile: CompileOptions {
+            mode: CompileMode::Eager,
+            ..compile
+        },
+        ..base.clone()
+    };
+    let (eager_step, _) = time_steps(&model, eager, a)?;
+    let (step, trainer) = time_steps(&model, TrainConfig { compile, ..base }, a)?;
     let sps = a.batch as f64 / step;
+    let eager_sps = a.batch as f64 / eager_step;
     let rss = peak_rss_bytes();
     let model_desc = format!(
         "{} → {} × {} → GroupSum(10), {} rank {}",
@@ -126,24 +154,29 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
             json!({
                 "samples_per_second": sps,
                 "median_step_seconds": step,
+                "eager_samples_per_second": eager_sps,
+                "speedup_over_eager": sps / eager_sps,
                 "peak_rss_bytes": rss,
                 "simd": simd_level().name(),
-                "mode": "default",
+                "mode": mode.name(),
                 "precision": "f32",
                 "threads": trainer.threads(),
                 "batch": a.batch,
                 "block": trainer.block_size(),
+                "autotune": trainer.autotune,
                 "model": model_desc,
             })
         );
     } else {
         println!(
-            "{model_desc}: {sps:.0} samples/s (median step {:.2} ms, batch {}, {} threads, block {}, {}), peak RSS {:.1} MB",
+            "{model_desc}: {sps:.0} samples/s with mode {} (median step {:.2} ms, batch {}, {} threads, block {}, {}, f32); mode=false: {eager_sps:.0} samples/s ({:.2}×); peak RSS {:.1} MB",
+            mode.name(),
             step * 1e3,
             a.batch,
             trainer.threads(),
             trainer.block_size(),
             simd_level().name(),
+            sps / eager_sps,
             rss as f64 / 1e6
         );
     }

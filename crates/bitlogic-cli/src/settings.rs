@@ -4,7 +4,9 @@
 use anyhow::{bail, Context, Result};
 use bitlogic::encoder::EncoderKind;
 use bitlogic::layer::{ConnectionKind, Parametrization, Sampling, WeightInit};
-use bitlogic::train::{LrSchedule, OptimizerKind, TrainConfig};
+use bitlogic::train::{
+    AmpDtype, CompileMode, CompileOptions, LrSchedule, OptimizerKind, TrainConfig,
+};
 use bitlogic::ModelConfig;
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -85,6 +87,13 @@ pub struct TrainArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Compile mode: reduce-overhead (default), default, max-autotune,
+    /// max-autotune-no-cudagraphs, true, false.
+    #[arg(long)]
+    pub compile_mode: Option<String>,
+    /// Activation precision: none (f32), bf16, f16.
+    #[arg(long)]
+    pub amp: Option<String>,
     /// Samples per kernel block (multiple of 16; default automatic).
     #[arg(long)]
     pub block: Option<usize>,
@@ -179,6 +188,8 @@ fn merge(file: TrainArgs, cli: TrainArgs) -> TrainArgs {
         lr_schedule,
         seed,
         threads,
+        compile_mode,
+        amp,
         block,
         data,
         train_csv,
@@ -269,6 +280,17 @@ pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
         seed: args.seed.unwrap_or(t.seed),
         threads: args.threads.unwrap_or(t.threads),
         block: args.block.unwrap_or(t.block),
+        compile: CompileOptions {
+            mode: match &args.compile_mode {
+                Some(m) => CompileMode::parse(m)?,
+                None => t.compile.mode,
+            },
+            amp_dtype: match &args.amp {
+                Some(a) => AmpDtype::parse(a)?,
+                None => t.compile.amp_dtype,
+            },
+            ..t.compile
+        },
         lr_schedule: match &args.lr_schedule {
             Some(s) => LrSchedule::parse(s)?,
             None => t.lr_schedule,

@@ -90,13 +90,94 @@ fn training_steps_do_not_allocate() {
         for b in &batches {
             trainer.step(&mut model, data, b).unwrap();
         }
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
-        for _ in 0..10 {
-            for b in &batches {
-                trainer.step(&mut model, data, b).unwrap();
+        // Steps run on the trainer's own threads, as `fit` runs them.
+        let allocated = trainer.with_pool(|t| {
+            let before = ALLOCATIONS.load(Ordering::SeqCst);
+            for _ in 0..10 {
+                for b in &batches {
+                    t.step(&mut model, data, b).unwrap();
+                }
             }
-        }
-        let allocated = ALLOCATIONS.load(Ordering::SeqCst) - before;
+            ALLOCATIONS.load(Ordering::SeqCst) - before
+        });
         assert_eq!(allocated, 0, "{p:?}: {allocated} allocations in 40 steps");
     }
+}
+
+#[test]
+fn eager_mode_plans_every_step_and_dynamic_grows() {
+    use bitlogic::train::{CompileMode, CompileOptions};
+    let cfg = ModelConfig {
+        widths: vec![64, 40],
+        lut_rank: 2,
+        encoder_bits: 1,
+        classes: 10,
+        ..ModelConfig::default()
+    };
+    let mut model = common::random_model(32, cfg);
+    let mut rng = Rng::new(2);
+    let n = 200;
+    let bits: Vec<u8> = (0..n * 32).map(|_| (rng.next_u64() & 1) as u8).collect();
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(10) as u32).collect();
+    let data = EncodedSet {
+        n,
+        dim: 32,
+        bits: &bits,
+        labels: &labels,
+    };
+    let idx: Vec<usize> = (0..n).collect();
+    let eager = CompileOptions {
+        mode: CompileMode::Eager,
+        ..CompileOptions::default()
+    };
+    let mut t = Trainer::new(
+        &model,
+        TrainConfig {
+            batch: 50,
+            threads: 1,
+            compile: eager,
+            ..TrainConfig::default()
+        },
+    )
+    .unwrap();
+    let allocated = t.with_pool(|t| {
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        t.step(&mut model, data, &idx[..50]).unwrap();
+        ALLOCATIONS.load(Ordering::SeqCst) - before
+    });
+    assert!(
+        allocated > 0,
+        "the eager baseline makes its buffers per step"
+    );
+    // A planned trainer refuses a larger batch unless it is dynamic.
+    let mut planned = Trainer::new(
+        &model,
+        TrainConfig {
+            batch: 50,
+            threads: 1,
+            ..TrainConfig::default()
+        },
+    )
+    .unwrap();
+    let e = planned
+        .step(&mut model, data, &idx[..80])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("dynamic"), "{e}");
+    let dynamic = CompileOptions {
+        dynamic: true,
+        ..CompileOptions::default()
+    };
+    let mut grows = Trainer::new(
+        &model,
+        TrainConfig {
+            batch: 50,
+            threads: 1,
+            compile: dynamic,
+            ..TrainConfig::default()
+        },
+    )
+    .unwrap();
+    grows.step(&mut model, data, &idx[..80]).unwrap();
+    grows.step(&mut model, data, &idx[..200]).unwrap();
 }

@@ -1,8 +1,10 @@
 //! Training: loss, optimizers and the trainer that runs fused, multithreaded steps.
 
+pub mod compile;
 pub mod loss;
 pub mod optimizer;
 pub mod trainer;
 
+pub use compile::{AmpDtype, CompileMode, CompileOptions, Device};
 pub use optimizer::{Optimizer, OptimizerKind};
 pub use trainer::{EpochReport, LrSchedule, Progress, TrainConfig, Trainer};

@@ -7,6 +7,7 @@
 //! block order and then across threads in thread order: the same seed and thread count give
 //! the same model, bit for bit. Every buffer is planned once for the batch size.
 
+use super::compile::{CompileMode, CompileOptions};
 use super::loss::softmax_cross_entropy;
 use super::optimizer::{Optimizer, OptimizerKind};
 use crate::layer::{kernel, learnable, Sampling};
@@ -30,6 +31,7 @@ pub struct TrainConfig {
     /// Target samples per block (rounded to a multiple of 16; 0 = automatic).
     pub block: usize,
     pub lr_schedule: LrSchedule,
+    pub compile: CompileOptions,
 }
 
 /// Learning rate over the run.
@@ -76,6 +78,7 @@ impl Default for TrainConfig {
             threads: 0,
             block: 0,
             lr_schedule: LrSchedule::Constant,
+            compile: CompileOptions::default(),
         }
     }
 }
@@ -91,6 +94,7 @@ impl TrainConfig {
                 self.lr
             )));
         }
+        self.compile.validate()?;
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(Error::invalid(format!(
                 "weight decay must be >= 0 (got {})",
@@ -155,9 +159,19 @@ struct Worker {
 
 pub struct Trainer {
     pub config: TrainConfig,
+    threads: usize,
+    plan: Plan,
+    opt: Optimizer,
+    pool: std::sync::Arc<rayon::ThreadPool>,
+    /// max-autotune: the block sizes tried and their median step seconds, once measured.
+    pub autotune: Option<Vec<(usize, f64)>>,
+}
+
+/// Every buffer a step needs, sized once for a batch size (see `compile`).
+struct Plan {
+    batch: usize,
     bs: usize,
     blocks: usize,
-    threads: usize,
     workers: Vec<Worker>,
     coef_soft: Vec<Vec<f32>>,
     coef_hard: Vec<Vec<f32>>,
@@ -166,8 +180,6 @@ pub struct Trainer {
     dconn: Vec<Vec<f32>>,
     dlogits: Vec<Vec<f32>>,
     softmax_scratch: Vec<f32>,
-    opt: Optimizer,
-    pool: rayon::ThreadPool,
 }
 
 /// Block size and block count for a batch: at least one block per thread.
@@ -178,6 +190,77 @@ fn plan_blocks(batch: usize, threads: usize, target: usize) -> (usize, usize) {
         .min(batch.div_ceil(kernel::LANES));
     let bs = batch.div_ceil(blocks).div_ceil(kernel::LANES) * kernel::LANES;
     (bs, batch.div_ceil(bs))
+}
+
+fn zeros(lens: &[usize]) -> Vec<Vec<f32>> {
+    lens.iter().map(|&n| vec![0.0; n]).collect()
+}
+
+impl Plan {
+    fn new(model: &Model, batch: usize, threads: usize, block: usize) -> Plan {
+        let (bs, blocks) = plan_blocks(batch, threads, block);
+        let mut widths = vec![model.encoder.output_dim()];
+        widths.extend(model.layers.iter().map(|l| l.out_dim()));
+        let acts: Vec<usize> = widths.iter().map(|&w| w * bs).collect();
+        let coef_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| l.out_dim() << l.rank())
+            .collect();
+        let slot_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| {
+                if l.config.learnable() {
+                    l.out_dim() * l.rank() * bs
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let conn_len: Vec<usize> = model.layers.iter().map(|l| l.conn_logits.len()).collect();
+        let w_len: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
+        let k = model.head.k;
+        let workers = (0..threads)
+            .map(|_| Worker {
+                acts: zeros(&acts),
+                grads: zeros(&acts),
+                dcoef: zeros(&coef_len),
+                slot_grad: zeros(&slot_len),
+                dconn: zeros(&conn_len),
+                scores: vec![0.0; k * bs],
+                dscores: vec![0.0; k * bs],
+                col: vec![0.0; k],
+                labels: vec![None; bs],
+                loss: 0.0,
+                correct: 0,
+                active: false,
+            })
+            .collect();
+        let hard = model
+            .layers
+            .iter()
+            .any(|l| l.config.sampling == Sampling::Hard);
+        let max_candidates = model
+            .layers
+            .iter()
+            .map(|l| l.config.num_candidates)
+            .max()
+            .unwrap_or(0);
+        Plan {
+            batch,
+            bs,
+            blocks,
+            workers,
+            coef_soft: zeros(&coef_len),
+            coef_hard: if hard { zeros(&coef_len) } else { Vec::new() },
+            dcoef: zeros(&coef_len),
+            dw: zeros(&w_len),
+            dconn: zeros(&conn_len),
+            dlogits: zeros(&conn_len),
+            softmax_scratch: vec![0.0; max_candidates],
+        }
+    }
 }
 
 impl Trainer {
@@ -192,74 +275,26 @@ impl Trainer {
             .num_threads(threads)
             .build()
             .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))?;
-        let (bs, blocks) = plan_blocks(config.batch, threads, config.block);
-        let mut widths = vec![model.encoder.output_dim()];
-        widths.extend(model.layers.iter().map(|l| l.out_dim()));
-        let coef_len: Vec<usize> = model
-            .layers
-            .iter()
-            .map(|l| l.out_dim() << l.rank())
-            .collect();
-        let k = model.head.k;
-        let learn =
-            |l: &crate::layer::LogicDense, n: usize| if l.config.learnable() { n } else { 0 };
-        let slot_len: Vec<usize> = model
-            .layers
-            .iter()
-            .map(|l| learn(l, l.out_dim() * l.rank() * bs))
-            .collect();
-        let conn_len: Vec<usize> = model.layers.iter().map(|l| l.conn_logits.len()).collect();
-        let workers = (0..threads)
-            .map(|_| Worker {
-                acts: widths.iter().map(|&w| vec![0.0; w * bs]).collect(),
-                grads: widths.iter().map(|&w| vec![0.0; w * bs]).collect(),
-                dcoef: coef_len.iter().map(|&n| vec![0.0; n]).collect(),
-                slot_grad: slot_len.iter().map(|&n| vec![0.0; n]).collect(),
-                dconn: conn_len.iter().map(|&n| vec![0.0; n]).collect(),
-                scores: vec![0.0; k * bs],
-                dscores: vec![0.0; k * bs],
-                col: vec![0.0; k],
-                labels: vec![None; bs],
-                loss: 0.0,
-                correct: 0,
-                active: false,
-            })
-            .collect();
-        let hard = model
-            .layers
-            .iter()
-            .any(|l| l.config.sampling == Sampling::Hard);
+        // Wait until every worker is up, so thread start-up never lands inside a step.
+        pool.broadcast(|_| ());
         // Optimizer slots: layer weights first, then connection logits (empty when fixed).
         let mut sizes: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
-        sizes.extend(&conn_len);
+        sizes.extend(model.layers.iter().map(|l| l.conn_logits.len()));
         Ok(Trainer {
-            bs,
-            blocks,
             threads,
-            workers,
-            coef_soft: coef_len.iter().map(|&n| vec![0.0; n]).collect(),
-            coef_hard: if hard {
-                coef_len.iter().map(|&n| vec![0.0; n]).collect()
-            } else {
-                Vec::new()
-            },
-            dcoef: coef_len.iter().map(|&n| vec![0.0; n]).collect(),
-            dw: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            dconn: conn_len.iter().map(|&n| vec![0.0; n]).collect(),
-            dlogits: conn_len.iter().map(|&n| vec![0.0; n]).collect(),
-            softmax_scratch: vec![
-                0.0;
-                model
-                    .layers
-                    .iter()
-                    .map(|l| l.config.num_candidates)
-                    .max()
-                    .unwrap_or(0)
-            ],
+            plan: Plan::new(model, config.batch, threads, config.block),
             opt: Optimizer::new(config.optimizer, config.lr, config.weight_decay, &sizes),
-            pool,
+            pool: std::sync::Arc::new(pool),
+            autotune: None,
             config,
         })
+    }
+
+    /// Runs `f` on one of this trainer's threads, so that the steps inside it hand no work
+    /// across threads from outside the pool (each such hand-over costs a queue slot).
+    pub fn with_pool<R: Send>(&mut self, f: impl FnOnce(&mut Self) -> R + Send) -> R {
+        let pool = self.pool.clone();
+        pool.install(|| f(self))
     }
 
     /// Learning rate of the following steps.
@@ -273,21 +308,60 @@ impl Trainer {
 
     /// Samples per block (a multiple of 16).
     pub fn block_size(&self) -> usize {
-        self.bs
+        self.plan.bs
     }
 
-    /// One optimisation step on the samples `idx` of `data` (at most `batch` of them).
-    /// Returns the summed loss and the number of correct relaxed predictions.
+    /// Times each candidate block size on `idx` (a few steps on a copy of the model, so the
+    /// model itself is untouched), then plans with the fastest.
+    fn run_autotune(&mut self, model: &Model, data: EncodedSet, idx: &[usize]) -> Result<()> {
+        let mut results = Vec::new();
+        for block in [16, 32, 64, 128] {
+            if block > idx.len().div_ceil(kernel::LANES) * kernel::LANES && !results.is_empty() {
+                break;
+            }
+            let mut probe_cfg = self.config.clone();
+            probe_cfg.block = block;
+            probe_cfg.compile.mode = CompileMode::ReduceOverhead;
+            let mut probe = Trainer::new(model, probe_cfg)?;
+            let mut copy = model.clone();
+            probe.step(&mut copy, data, idx)?;
+            let mut times: Vec<f64> = (0..3)
+                .map(|_| {
+                    let t = Instant::now();
+                    probe
+                        .step(&mut copy, data, idx)
+                        .map(|_| t.elapsed().as_secs_f64())
+                })
+                .collect::<Result<_>>()?;
+            times.sort_by(|a, b| a.total_cmp(b));
+            results.push((block, times[1]));
+        }
+        let best = results
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or(0, |r| r.0);
+        self.config.block = best;
+        self.plan = Plan::new(model, self.plan.batch, self.threads, best);
+        self.autotune = Some(results);
+        Ok(())
+    }
+
+    /// One optimisation step on the samples `idx` of `data` (at most `batch` of them, unless
+    /// the compile options are `dynamic`). Returns the summed loss and the number of correct
+    /// relaxed predictions.
     pub fn step(
         &mut self,
         model: &mut Model,
         data: EncodedSet,
         idx: &[usize],
     ) -> Result<(f64, usize)> {
-        if idx.len() > self.config.batch || idx.is_empty() {
+        let mode = self.config.compile.mode;
+        if idx.is_empty()
+            || (idx.len() > self.plan.batch && !self.config.compile.dynamic && mode.planned())
+        {
             return Err(Error::invalid(format!(
-                "a step takes 1..={} samples (got {})",
-                self.config.batch,
+                "a step takes 1..={} samples (got {}); compile with dynamic = true to vary the batch size",
+                self.plan.batch,
                 idx.len()
             )));
         }
@@ -298,10 +372,22 @@ impl Trainer {
                 model.encoder.output_dim()
             )));
         }
-        let Trainer {
+        if !mode.planned() || idx.len() > self.plan.batch {
+            // Eager: fresh buffers for every step, as an uncompiled framework would make.
+            let batch = if mode.planned() {
+                idx.len()
+            } else {
+                idx.len().max(1)
+            };
+            self.plan = Plan::new(model, batch, self.threads, self.config.block);
+        }
+        if mode.autotune() && self.autotune.is_none() {
+            self.run_autotune(model, data, idx)?;
+        }
+        let threads = self.threads;
+        let Plan {
             bs,
             blocks,
-            threads,
             workers,
             coef_soft,
             coef_hard,
@@ -310,11 +396,10 @@ impl Trainer {
             dconn,
             dlogits,
             softmax_scratch: q,
-            opt,
-            pool,
             ..
-        } = self;
-        let (bs, threads) = (*bs, *threads);
+        } = &mut self.plan;
+        let (opt, pool) = (&mut self.opt, &*self.pool);
+        let bs = *bs;
         let blocks = (*blocks).min(idx.len().div_ceil(bs));
         let scale = 1.0 / idx.len() as f32;
         pool.install(|| {
@@ -404,7 +489,7 @@ impl Trainer {
         model: &mut Model,
         train: EncodedSet,
         test: Option<EncodedSet>,
-        progress: &mut dyn FnMut(Progress),
+        progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<Vec<EpochReport>> {
         (1..=self.config.epochs)
             .map(|epoch| self.fit_epoch(model, train, test, epoch, progress))
@@ -420,17 +505,44 @@ impl Trainer {
         train: EncodedSet,
         test: Option<EncodedSet>,
         epoch: usize,
-        progress: &mut dyn FnMut(Progress),
+        progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<EpochReport> {
         if train.n == 0 {
             return Err(Error::invalid("the training set is empty"));
         }
-        let batch = self.config.batch;
-        let steps_per_epoch = train.n.div_ceil(batch);
-        let total_steps = (steps_per_epoch * self.config.epochs.max(epoch)).max(1);
         let mut order: Vec<usize> = (0..train.n).collect();
         Rng::fork(self.config.seed, 1000 + epoch as u64).shuffle(&mut order);
         let start = Instant::now();
+        let (loss, correct, seen) =
+            self.with_pool(|t| t.epoch_steps(model, train, &order, epoch, progress))?;
+        let seconds = start.elapsed().as_secs_f64();
+        let test_accuracy = match test {
+            Some(t) => Some(self.evaluate(model, t)?),
+            None => None,
+        };
+        let report = EpochReport {
+            epoch,
+            train_loss: loss / seen as f64,
+            train_accuracy: correct as f64 / seen as f64,
+            test_accuracy,
+            seconds,
+            samples_per_second: seen as f64 / seconds.max(1e-9),
+        };
+        progress(Progress::Epoch(&report));
+        Ok(report)
+    }
+
+    fn epoch_steps(
+        &mut self,
+        model: &mut Model,
+        train: EncodedSet,
+        order: &[usize],
+        epoch: usize,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<(f64, usize, usize)> {
+        let batch = self.config.batch;
+        let steps_per_epoch = train.n.div_ceil(batch);
+        let total_steps = (steps_per_epoch * self.config.epochs.max(epoch)).max(1);
         let (mut loss, mut correct, mut seen) = (0.0, 0usize, 0usize);
         for (step, chunk) in (steps_per_epoch * (epoch - 1)..).zip(order.chunks(batch)) {
             let lr = self
@@ -455,21 +567,7 @@ impl Trainer {
                 accuracy: correct as f64 / seen as f64,
             });
         }
-        let seconds = start.elapsed().as_secs_f64();
-        let test_accuracy = match test {
-            Some(t) => Some(self.evaluate(model, t)?),
-            None => None,
-        };
-        let report = EpochReport {
-            epoch,
-            train_loss: loss / seen as f64,
-            train_accuracy: correct as f64 / seen as f64,
-            test_accuracy,
-            seconds,
-            samples_per_second: seen as f64 / seconds.max(1e-9),
-        };
-        progress(Progress::Epoch(&report));
-        Ok(report)
+        Ok((loss, correct, seen))
     }
 }
 
