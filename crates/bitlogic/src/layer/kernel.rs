@@ -190,8 +190,8 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool, const SL
                     }
                 }
                 if SLOT {
-                    for j in 0..N {
-                        S::store(slot_grad.as_mut_ptr().add((i * N + j) * bs + c), dx[j]);
+                    for (j, v) in dx.iter().enumerate() {
+                        S::store(slot_grad.as_mut_ptr().add((i * N + j) * bs + c), *v);
                     }
                 }
             }
