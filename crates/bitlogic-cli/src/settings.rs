@@ -130,12 +130,12 @@ pub fn main_job_model() -> ModelConfig {
         encoder: EncoderKind::Distributive,
         encoder_bits: 3,
         encoder_per_feature: true,
-        widths: vec![2000, 1000],
+        widths: vec![4000, 2000],
         lut_rank: 6,
         parametrization: Parametrization::Light,
         connections: ConnectionKind::Learnable,
         num_candidates: 16,
-        group_tau: 1.0 / 0.3,
+        group_tau: 5.0,
         ..ModelConfig::default()
     }
 }
@@ -150,7 +150,7 @@ pub fn main_job_training() -> TrainConfig {
     }
 }
 
-const MAIN_JOB_EPOCHS: usize = 12;
+const MAIN_JOB_EPOCHS: usize = 10;
 
 pub struct Resolved {
     pub model: ModelConfig,

@@ -19,4 +19,9 @@ pub mod rng;
 pub mod train;
 
 pub use error::{Error, Result};
+
+// The README's library example is compiled as a doc test, so it cannot drift from the API.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use model::{Model, ModelConfig};

@@ -17,14 +17,14 @@ static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         System.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         System.dealloc(ptr, layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        count();
         System.realloc(ptr, layout, new_size)
     }
 }
@@ -32,8 +32,29 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counter is process-wide: tests that count must not overlap with each other.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    /// Set on the threads that run the measured steps, so that the test harness's own
+    /// threads (printing results, starting tests) are not counted.
+    static COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn count() {
+    if COUNTED.with(|c| c.get()) {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Marks every thread of `trainer`'s pool as counted.
+fn count_pool_threads(trainer: &mut Trainer) {
+    trainer.with_pool(|_| rayon::broadcast(|_| COUNTED.with(|c| c.set(true))));
+}
+
 #[test]
 fn training_steps_do_not_allocate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     for (p, rank, connections, sampling) in [
         (
             Parametrization::Light,
@@ -91,6 +112,7 @@ fn training_steps_do_not_allocate() {
             trainer.step(&mut model, data, b).unwrap();
         }
         // Steps run on the trainer's own threads, as `fit` runs them.
+        count_pool_threads(&mut trainer);
         let allocated = trainer.with_pool(|t| {
             let before = ALLOCATIONS.load(Ordering::SeqCst);
             for _ in 0..10 {
@@ -106,6 +128,7 @@ fn training_steps_do_not_allocate() {
 
 #[test]
 fn eager_mode_plans_every_step_and_dynamic_grows() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     use bitlogic::train::{CompileMode, CompileOptions};
     let cfg = ModelConfig {
         widths: vec![64, 40],
@@ -140,6 +163,7 @@ fn eager_mode_plans_every_step_and_dynamic_grows() {
         },
     )
     .unwrap();
+    count_pool_threads(&mut t);
     let allocated = t.with_pool(|t| {
         let before = ALLOCATIONS.load(Ordering::SeqCst);
         t.step(&mut model, data, &idx[..50]).unwrap();

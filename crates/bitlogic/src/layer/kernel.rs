@@ -15,6 +15,7 @@
 //! the same source; `reference_*` in the tests below is the scalar definition.
 
 use super::lanes::Lanes;
+use super::param::Parametrization;
 use super::simd::dispatch;
 
 /// Samples per chunk: one AVX-512 register of f32.
@@ -323,6 +324,56 @@ fn candidate_grads_any<S: Lanes>(
 dispatch! {
     /// Learnable connections: `dq[s][c] (+)= Σ_b slot_grad[s][b] · input[cand[s][c]][b]`.
     pub fn candidate_grads / candidate_grads_at (slot_grad: &[f32], input: &[f32], candidates: &[u32], c: usize, bs: usize, dq: &mut [f32], accumulate: bool) => candidate_grads_any;
+}
+
+// Per-step parameter work: plain loops, dispatched so that they compile for the detected
+// instruction set (the crate itself targets baseline x86-64, where even `floor` is a call).
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fold_neurons_any<S: Lanes>(
+    p: Parametrization,
+    rank: usize,
+    w: &[f32],
+    wpn: usize,
+    tau: f32,
+    hard: bool,
+    coef: &mut [f32],
+) {
+    for (a, w) in coef.chunks_mut(1 << rank).zip(w.chunks(wpn)) {
+        p.fold(rank, w, tau, hard, a);
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn unfold_neurons_any<S: Lanes>(
+    p: Parametrization,
+    rank: usize,
+    w: &[f32],
+    wpn: usize,
+    tau: f32,
+    da: &[f32],
+    dw: &mut [f32],
+) {
+    dw.iter_mut().for_each(|v| *v = 0.0);
+    for ((dw, w), da) in dw
+        .chunks_mut(wpn)
+        .zip(w.chunks(wpn))
+        .zip(da.chunks(1 << rank))
+    {
+        p.unfold_grad(rank, w, tau, da, dw);
+    }
+}
+
+dispatch! {
+    /// Folds the weights of consecutive neurons (`w` is `[n][wpn]`, `coef` `[n][2^rank]`).
+    pub fn fold_neurons / fold_neurons_at (p: Parametrization, rank: usize, w: &[f32], wpn: usize, tau: f32, hard: bool, coef: &mut [f32]) => fold_neurons_any;
+}
+
+dispatch! {
+    /// `dw = ∂a/∂w · da` for consecutive neurons (overwrites `dw`).
+    pub fn unfold_neurons / unfold_neurons_at (p: Parametrization, rank: usize, w: &[f32], wpn: usize, tau: f32, da: &[f32], dw: &mut [f32]) => unfold_neurons_any;
 }
 
 /// Checks the shapes the kernels rely on, so a bad call fails loudly instead of reading

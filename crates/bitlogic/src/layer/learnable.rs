@@ -10,6 +10,9 @@
 //! The input gradient flows to the argmax candidate only (the forward's wiring), so a
 //! learnable layer costs one extra dot product per candidate and slot, not C scatters.
 
+use super::kernel::exp_approx;
+use super::lanes::Lanes;
+use super::simd::dispatch;
 use crate::rng::Rng;
 
 /// Candidate pools `[slots][c]`: each slot's candidates are distinct, and every input
@@ -38,8 +41,8 @@ pub fn argmax_ids(candidates: &[u32], logits: &[f32], c: usize, ids: &mut [u32])
 /// (a multiple of 16), compiled for the detected SIMD level.
 pub use super::kernel::candidate_grads;
 
-/// Softmax Jacobian: `dlogits` from `dq` for every slot; `q` is scratch of length ≥ `c`.
-pub fn logits_grad(
+#[inline(always)]
+fn logits_grad_any<S: Lanes>(
     logits: &[f32],
     dq: &[f32],
     c: usize,
@@ -56,7 +59,7 @@ pub fn logits_grad(
         let m = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v / tau));
         let mut sum = 0.0;
         for (q, &v) in q.iter_mut().zip(l) {
-            *q = (v / tau - m).exp();
+            *q = exp_approx(v / tau - m);
             sum += *q;
         }
         q.iter_mut().for_each(|q| *q /= sum);
@@ -65,6 +68,11 @@ pub fn logits_grad(
             *o = q * (d - mean) / tau;
         }
     }
+}
+
+dispatch! {
+    /// Softmax Jacobian: `dlogits` from `dq` for every slot; `q` is scratch of length ≥ `c`.
+    pub fn logits_grad / logits_grad_at (logits: &[f32], dq: &[f32], c: usize, tau: f32, dlogits: &mut [f32], q: &mut [f32]) => logits_grad_any;
 }
 
 #[cfg(test)]

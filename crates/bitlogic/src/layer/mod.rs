@@ -320,11 +320,7 @@ impl LogicDense {
         let (wpn, k) = (self.weights_per_neuron(), 1 << r);
         coef.par_chunks_mut(k * 256)
             .zip(self.weights.par_chunks(wpn * 256))
-            .for_each(|(a, w)| {
-                for (a, w) in a.chunks_mut(k).zip(w.chunks(wpn)) {
-                    p.fold(r, w, t, hard, a);
-                }
-            });
+            .for_each(|(a, w)| kernel::fold_neurons(p, r, w, wpn, t, hard, a));
     }
 
     /// `dw = ∂a/∂w · dcoef` for every neuron (overwrites `dw`).
@@ -338,12 +334,7 @@ impl LogicDense {
         dw.par_chunks_mut(wpn * 256)
             .zip(self.weights.par_chunks(wpn * 256))
             .zip(dcoef.par_chunks(k * 256))
-            .for_each(|((dw, w), da)| {
-                dw.iter_mut().for_each(|v| *v = 0.0);
-                for ((dw, w), da) in dw.chunks_mut(wpn).zip(w.chunks(wpn)).zip(da.chunks(k)) {
-                    p.unfold_grad(r, w, t, da, dw);
-                }
-            });
+            .for_each(|((dw, w), da)| kernel::unfold_neurons(p, r, w, wpn, t, da, dw));
     }
 
     /// The discrete truth tables `[out_dim][2^rank]` (MSB order, 0/1) and input ids

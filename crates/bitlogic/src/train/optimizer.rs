@@ -5,6 +5,8 @@
 //!   w ← w − lr · m̂ / (√v̂ + ε)        (AdamW first applies w ← w − lr·λ·w)
 //! ```
 
+use crate::layer::lanes::Lanes;
+use crate::layer::simd::dispatch;
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -76,21 +78,54 @@ impl Optimizer {
             OptimizerKind::Adam => self.weight_decay,
             OptimizerKind::AdamW => 0.0,
         };
+        let h = AdamStep {
+            b1,
+            b2,
+            eps,
+            c1,
+            c2,
+            lr,
+            decay,
+            l2,
+        };
         const CH: usize = 4096;
         w.par_chunks_mut(CH)
             .zip(g.par_chunks(CH))
             .zip(self.m[slot].par_chunks_mut(CH))
             .zip(self.v[slot].par_chunks_mut(CH))
-            .for_each(|(((w, g), m), v)| {
-                for i in 0..w.len() {
-                    let gi = g[i] + l2 * w[i];
-                    m[i] = b1 * m[i] + (1.0 - b1) * gi;
-                    v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
-                    let upd = (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
-                    w[i] = w[i] * decay - lr * upd;
-                }
-            });
+            .for_each(|(((w, g), m), v)| adam_chunk(h, w, g, m, v));
     }
+}
+
+/// The scalars of one Adam step.
+#[derive(Clone, Copy)]
+pub struct AdamStep {
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    /// Bias corrections 1 − β^t.
+    c1: f32,
+    c2: f32,
+    lr: f32,
+    /// Decoupled (AdamW) factor on the weights, and the L2 (Adam) coefficient on the gradient.
+    decay: f32,
+    l2: f32,
+}
+
+#[inline(always)]
+fn adam_chunk_any<S: Lanes>(h: AdamStep, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    for i in 0..w.len() {
+        let gi = g[i] + h.l2 * w[i];
+        m[i] = h.b1 * m[i] + (1.0 - h.b1) * gi;
+        v[i] = h.b2 * v[i] + (1.0 - h.b2) * gi * gi;
+        let upd = (m[i] / h.c1) / ((v[i] / h.c2).sqrt() + h.eps);
+        w[i] = w[i] * h.decay - h.lr * upd;
+    }
+}
+
+dispatch! {
+    /// One Adam step over a chunk of weights, compiled for the detected instruction set.
+    pub fn adam_chunk / adam_chunk_at (h: AdamStep, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) => adam_chunk_any;
 }
 
 #[cfg(test)]

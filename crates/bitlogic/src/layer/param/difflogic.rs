@@ -12,6 +12,7 @@ use super::{logit, WeightInit};
 use crate::rng::Rng;
 
 /// T_g[k]: output of gate `g` at address `k` (k = 2a + b).
+#[inline(always)]
 pub fn gate_table(g: usize, k: usize) -> f32 {
     ((g >> (3 - k)) & 1) as f32
 }
@@ -53,16 +54,18 @@ pub(super) fn init(init: WeightInit, tau: f32, rng: &mut Rng, w: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 fn softmax(w: &[f32], tau: f32, p: &mut [f32; 16]) {
     let m = w.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v / tau));
     let mut s = 0.0;
     for (p, &w) in p.iter_mut().zip(w) {
-        *p = (w / tau - m).exp();
+        *p = crate::layer::kernel::exp_approx(w / tau - m);
         s += *p;
     }
     p.iter_mut().for_each(|p| *p /= s);
 }
 
+#[inline(always)]
 fn argmax(w: &[f32]) -> usize {
     let mut best = 0;
     for (g, &v) in w.iter().enumerate() {
@@ -73,6 +76,7 @@ fn argmax(w: &[f32]) -> usize {
     best
 }
 
+#[inline(always)]
 pub(super) fn fold(w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
     if hard {
         let g = argmax(w);
@@ -88,6 +92,7 @@ pub(super) fn fold(w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 pub(super) fn unfold_grad(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
     let mut p = [0f32; 16];
     softmax(w, tau, &mut p);

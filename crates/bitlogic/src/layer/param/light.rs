@@ -24,6 +24,7 @@ pub(super) fn init(rank: usize, init: WeightInit, tau: f32, rng: &mut Rng, w: &m
 }
 
 // The polynomial sigmoid vectorises; these run over every weight every step.
+#[inline(always)]
 pub(super) fn fold(w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
     let inv = 1.0 / tau;
     for (a, &w) in a.iter_mut().zip(w) {
@@ -35,6 +36,7 @@ pub(super) fn fold(w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 pub(super) fn unfold_grad(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
     let inv = 1.0 / tau;
     for ((dw, &w), &da) in dw.iter_mut().zip(w).zip(da) {

@@ -114,6 +114,7 @@ impl Parametrization {
         }
     }
 
+    #[inline(always)]
     /// Folds one neuron's weights into its 2^rank coefficients. `hard` gives the discrete LUT
     /// (as 0/1 coefficients, identity activation) used by straight-through sampling.
     pub fn fold(self, rank: usize, w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
@@ -124,6 +125,7 @@ impl Parametrization {
         }
     }
 
+    #[inline(always)]
     /// `dw += ∂a/∂w · da` for the soft fold.
     pub fn unfold_grad(self, rank: usize, w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
         match self {

@@ -11,6 +11,7 @@ use super::{logit, WeightInit};
 use crate::rng::Rng;
 
 /// In-place fast Walsh–Hadamard transform (its own inverse up to a factor 2^n).
+#[inline(always)]
 pub fn wht(v: &mut [f32]) {
     let mut h = 1;
     while h < v.len() {
@@ -36,6 +37,7 @@ pub(super) fn init(rank: usize, init: WeightInit, tau: f32, rng: &mut Rng, w: &m
     }
 }
 
+#[inline(always)]
 pub(super) fn fold(_rank: usize, w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
     a.copy_from_slice(w);
     wht(a);
@@ -48,6 +50,7 @@ pub(super) fn fold(_rank: usize, w: &[f32], tau: f32, hard: bool, a: &mut [f32])
     }
 }
 
+#[inline(always)]
 pub(super) fn unfold_grad(_rank: usize, tau: f32, da: &[f32], dw: &mut [f32]) {
     let mut buf = [0f32; 1 << super::MAX_RANK];
     let g = &mut buf[..da.len()];
