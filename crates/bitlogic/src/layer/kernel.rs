@@ -331,6 +331,8 @@ dispatch! {
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
+// The lane type only selects the instruction set; these loops vectorise on their own.
+#[allow(clippy::extra_unused_type_parameters)]
 fn fold_neurons_any<S: Lanes>(
     p: Parametrization,
     rank: usize,
@@ -347,6 +349,8 @@ fn fold_neurons_any<S: Lanes>(
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
+// The lane type only selects the instruction set; these loops vectorise on their own.
+#[allow(clippy::extra_unused_type_parameters)]
 fn unfold_neurons_any<S: Lanes>(
     p: Parametrization,
     rank: usize,

@@ -42,6 +42,8 @@ pub fn argmax_ids(candidates: &[u32], logits: &[f32], c: usize, ids: &mut [u32])
 pub use super::kernel::candidate_grads;
 
 #[inline(always)]
+// The lane type only selects the instruction set; these loops vectorise on their own.
+#[allow(clippy::extra_unused_type_parameters)]
 fn logits_grad_any<S: Lanes>(
     logits: &[f32],
     dq: &[f32],

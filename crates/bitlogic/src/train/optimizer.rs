@@ -113,6 +113,8 @@ pub struct AdamStep {
 }
 
 #[inline(always)]
+// The lane type only selects the instruction set; these loops vectorise on their own.
+#[allow(clippy::extra_unused_type_parameters)]
 fn adam_chunk_any<S: Lanes>(h: AdamStep, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
     for i in 0..w.len() {
         let gi = g[i] + h.l2 * w[i];
