@@ -24,7 +24,7 @@ pub struct TrainArgs {
     /// Output directory for model.safetensors, metrics.json and curves.png.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// light, difflogic or warp.
+    /// light, difflogic (rank 2), warp or linear.
     #[arg(long)]
     pub parametrization: Option<String>,
     /// Inputs per LUT (1–6; difflogic: 2).

@@ -5,10 +5,11 @@ use super::kernel::{self, LANES};
 use super::simd::SimdLevel;
 use super::*;
 
-const PARAMS: [Parametrization; 3] = [
+const PARAMS: [Parametrization; 4] = [
     Parametrization::Light,
     Parametrization::Difflogic,
     Parametrization::Warp,
+    Parametrization::Linear,
 ];
 
 fn layer(p: Parametrization, rank: usize, sampling: Sampling, seed: u64) -> LogicDense {

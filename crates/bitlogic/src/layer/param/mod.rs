@@ -15,6 +15,7 @@
 
 mod difflogic;
 mod light;
+mod linear;
 mod warp;
 
 use crate::{rng::Rng, Error, Result};
@@ -36,6 +37,7 @@ pub enum Parametrization {
     Light,
     Difflogic,
     Warp,
+    Linear,
 }
 
 /// Every registered parametrization, by name.
@@ -43,6 +45,7 @@ pub const PARAMETRIZATIONS: &[(&str, Parametrization)] = &[
     ("light", Parametrization::Light),
     ("difflogic", Parametrization::Difflogic),
     ("warp", Parametrization::Warp),
+    ("linear", Parametrization::Linear),
 ];
 
 pub fn list_parametrizations() -> Vec<&'static str> {
@@ -68,6 +71,7 @@ impl Parametrization {
             Parametrization::Light => "light",
             Parametrization::Difflogic => "difflogic",
             Parametrization::Warp => "warp",
+            Parametrization::Linear => "linear",
         }
     }
 
@@ -96,13 +100,14 @@ impl Parametrization {
     pub fn weights_per_neuron(self, rank: usize) -> usize {
         match self {
             Parametrization::Difflogic => 16,
+            Parametrization::Linear => rank + 1,
             _ => 1 << rank,
         }
     }
 
     /// True when the relaxed output is a sigmoid of the folded polynomial.
     pub fn sigmoid_output(self) -> bool {
-        matches!(self, Parametrization::Warp)
+        matches!(self, Parametrization::Warp | Parametrization::Linear)
     }
 
     /// Initial weights of one neuron.
@@ -111,6 +116,7 @@ impl Parametrization {
             Parametrization::Light => light::init(rank, init, tau, rng, w),
             Parametrization::Difflogic => difflogic::init(init, tau, rng, w),
             Parametrization::Warp => warp::init(rank, init, tau, rng, w),
+            Parametrization::Linear => linear::init(rank, init, tau, rng, w),
         }
     }
 
@@ -122,6 +128,7 @@ impl Parametrization {
             Parametrization::Light => light::fold(w, tau, hard, a),
             Parametrization::Difflogic => difflogic::fold(w, tau, hard, a),
             Parametrization::Warp => warp::fold(rank, w, tau, hard, a),
+            Parametrization::Linear => linear::fold(rank, w, tau, hard, a),
         }
     }
 
@@ -132,6 +139,7 @@ impl Parametrization {
             Parametrization::Light => light::unfold_grad(w, tau, da, dw),
             Parametrization::Difflogic => difflogic::unfold_grad(w, tau, da, dw),
             Parametrization::Warp => warp::unfold_grad(rank, tau, da, dw),
+            Parametrization::Linear => linear::unfold_grad(rank, tau, da, dw),
         }
     }
 
@@ -151,6 +159,7 @@ impl Parametrization {
             Parametrization::Light => light::reference(rank, w, tau, x),
             Parametrization::Difflogic => difflogic::reference(w, tau, x),
             Parametrization::Warp => warp::reference(rank, w, tau, x),
+            Parametrization::Linear => linear::reference(rank, w, tau, x),
         }
     }
 }
