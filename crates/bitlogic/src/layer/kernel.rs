@@ -117,6 +117,10 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool, const SL
     let in_dim = input.len() / bs;
     assert!(!DX || grad_in.len() == input.len());
     assert!(!SLOT || slot_grad.len() == grad_out.len() * N);
+    // Tree values and their gradients: every entry is written before it is read in each
+    // chunk, so they are initialised once per call, not per chunk (a 4 KB memset at rank 6).
+    let mut nodes = [S::splat(0.0); K];
+    let mut gn = [S::splat(0.0); K];
     for (i, g) in grad_out.chunks_exact(bs).enumerate() {
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
@@ -140,7 +144,6 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool, const SL
             unsafe {
                 let xs: [S::V; N] =
                     std::array::from_fn(|j| S::load(input.as_ptr().add(rows[j] + c)));
-                let mut nodes = [S::splat(0.0); K];
                 for m in 0..K / 2 {
                     nodes[m] = S::fma(xs[N - 1], d[m], lo[m]);
                 }
@@ -152,7 +155,6 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool, const SL
                         nodes[q + m] = S::fma(xs[j], S::sub(h, l), l);
                     }
                 }
-                let mut gn = [S::splat(0.0); K];
                 let gv = S::load(g.as_ptr().add(c));
                 gn[K - 2] = if sigmoid {
                     let y = S::sigmoid(nodes[K - 2]);

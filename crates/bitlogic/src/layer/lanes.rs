@@ -83,7 +83,7 @@ pub use x86::{Avx2, Avx512};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{hsum_tree, Lanes};
+    use super::Lanes;
     use std::arch::x86_64::*;
 
     // exp_approx's constants, shared by both SIMD versions.
@@ -160,10 +160,21 @@ mod x86 {
         }
         #[inline(always)]
         fn hsum(a: __m512) -> f32 {
-            let mut v = [0f32; 16];
-            unsafe { _mm512_storeu_ps(v.as_mut_ptr(), a) };
-            hsum_tree(&v)
+            // Halves, quarters, pairs: the order of `hsum_tree`, in registers.
+            unsafe {
+                let lo = _mm512_castps512_ps256(a);
+                let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
+                hsum8(_mm256_add_ps(lo, hi))
+            }
         }
+    }
+
+    /// Sum of 8 lanes as `hsum_tree` orders it after its first halving.
+    #[inline(always)]
+    unsafe fn hsum8(h8: __m256) -> f32 {
+        let h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps::<1>(h8));
+        let h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+        _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps::<1>(h2, h2)))
     }
 
     pub struct Avx2;
@@ -241,9 +252,7 @@ mod x86 {
         }
         #[inline(always)]
         fn hsum(a: Pair) -> f32 {
-            let mut v = [0f32; 16];
-            unsafe { Self::store(v.as_mut_ptr(), a) };
-            hsum_tree(&v)
+            unsafe { hsum8(_mm256_add_ps(a.0, a.1)) }
         }
     }
 }

@@ -50,31 +50,30 @@ fn logits_grad_any<S: Lanes>(
     c: usize,
     tau: f32,
     dlogits: &mut [f32],
-    q: &mut [f32],
 ) {
-    let q = &mut q[..c];
-    for ((l, d), out) in logits
-        .chunks(c)
-        .zip(dq.chunks(c))
-        .zip(dlogits.chunks_mut(c))
-    {
-        let m = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v / tau));
-        let mut sum = 0.0;
-        for (q, &v) in q.iter_mut().zip(l) {
-            *q = exp_approx(v / tau - m);
-            sum += *q;
+    let inv = 1.0 / tau;
+    for ((l, d), out) in logits.chunks(c).zip(dq.chunks(c)).zip(dlogits.chunks_mut(c)) {
+        // The softmax goes into `out` first, so no scratch buffer is needed.
+        let m = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        // Separate passes: the exponentials vectorise, the sums stay in a fixed order.
+        for (o, &v) in out.iter_mut().zip(l) {
+            *o = exp_approx((v - m) * inv);
         }
-        q.iter_mut().for_each(|q| *q /= sum);
-        let mean: f32 = q.iter().zip(d).map(|(q, d)| q * d).sum();
-        for ((o, q), d) in out.iter_mut().zip(q.iter()).zip(d) {
-            *o = q * (d - mean) / tau;
+        let norm = 1.0 / out.iter().sum::<f32>();
+        let mut mean = 0.0;
+        for (o, d) in out.iter_mut().zip(d) {
+            *o *= norm;
+            mean += *o * d;
+        }
+        for (o, d) in out.iter_mut().zip(d) {
+            *o *= (d - mean) * inv;
         }
     }
 }
 
 dispatch! {
-    /// Softmax Jacobian: `dlogits` from `dq` for every slot; `q` is scratch of length ≥ `c`.
-    pub fn logits_grad / logits_grad_at (logits: &[f32], dq: &[f32], c: usize, tau: f32, dlogits: &mut [f32], q: &mut [f32]) => logits_grad_any;
+    /// Softmax Jacobian: `dlogits` from `dq` for every slot.
+    pub fn logits_grad / logits_grad_at (logits: &[f32], dq: &[f32], c: usize, tau: f32, dlogits: &mut [f32]) => logits_grad_any;
 }
 
 #[cfg(test)]
@@ -105,7 +104,7 @@ mod tests {
                 .sum::<f64>()
         };
         let mut g = [0f32; 5];
-        logits_grad(&logits, &dq, c, tau, &mut g, &mut [0.0; 5]);
+        logits_grad(&logits, &dq, c, tau, &mut g);
         let base: Vec<f64> = logits.iter().map(|&v| v as f64).collect();
         for i in 0..c {
             let (mut p, mut m) = (base.clone(), base.clone());

@@ -286,12 +286,12 @@ impl LogicDense {
     /// Re-derives `ids` from the connection logits (learnable connections; no-op otherwise).
     pub fn refresh_ids(&mut self) {
         if self.config.learnable() {
-            learnable::argmax_ids(
-                &self.candidates,
-                &self.conn_logits,
-                self.config.num_candidates,
-                &mut self.ids,
-            );
+            let c = self.config.num_candidates;
+            self.ids
+                .par_chunks_mut(4096)
+                .zip(self.candidates.par_chunks(4096 * c))
+                .zip(self.conn_logits.par_chunks(4096 * c))
+                .for_each(|((ids, cand), logits)| learnable::argmax_ids(cand, logits, c, ids));
         }
     }
 

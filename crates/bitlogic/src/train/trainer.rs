@@ -179,7 +179,6 @@ struct Plan {
     dw: Vec<Vec<f32>>,
     dconn: Vec<Vec<f32>>,
     dlogits: Vec<Vec<f32>>,
-    softmax_scratch: Vec<f32>,
 }
 
 /// Block size and block count for a batch: at least one block per thread.
@@ -241,12 +240,6 @@ impl Plan {
             .layers
             .iter()
             .any(|l| l.config.sampling == Sampling::Hard);
-        let max_candidates = model
-            .layers
-            .iter()
-            .map(|l| l.config.num_candidates)
-            .max()
-            .unwrap_or(0);
         Plan {
             batch,
             bs,
@@ -258,7 +251,6 @@ impl Plan {
             dw: zeros(&w_len),
             dconn: zeros(&conn_len),
             dlogits: zeros(&conn_len),
-            softmax_scratch: vec![0.0; max_candidates],
         }
     }
 }
@@ -395,7 +387,6 @@ impl Trainer {
             dw,
             dconn,
             dlogits,
-            softmax_scratch: q,
             ..
         } = &mut self.plan;
         let (opt, pool) = (&mut self.opt, &*self.pool);
@@ -460,7 +451,13 @@ impl Trainer {
                         layer.config.num_candidates,
                         layer.config.connection_temperature,
                     );
-                    learnable::logits_grad(&layer.conn_logits, &dconn[l], c, t, &mut dlogits[l], q);
+                    // Slots are independent: split them over the threads (4096 slots a task).
+                    let ch = 4096 * c;
+                    dlogits[l]
+                        .par_chunks_mut(ch)
+                        .zip(layer.conn_logits.par_chunks(ch))
+                        .zip(dconn[l].par_chunks(ch))
+                        .for_each(|((out, logits), dq)| learnable::logits_grad(logits, dq, c, t, out));
                     opt.update(n_layers + l, &mut layer.conn_logits, &dlogits[l]);
                     layer.refresh_ids();
                 }
