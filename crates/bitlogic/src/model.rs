@@ -133,9 +133,12 @@ impl Model {
         })
     }
 
-    /// Trainable parameters (LUT weights).
+    /// Trainable parameters: LUT weights and, for learnable connections, candidate logits.
     pub fn parameters(&self) -> usize {
-        self.layers.iter().map(|l| l.weights.len()).sum()
+        self.layers
+            .iter()
+            .map(|l| l.weights.len() + l.conn_logits.len())
+            .sum()
     }
 
     /// LUT neurons (gates) in all layers.

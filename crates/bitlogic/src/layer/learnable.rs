@@ -44,15 +44,13 @@ pub use super::kernel::candidate_grads;
 #[inline(always)]
 // The lane type only selects the instruction set; these loops vectorise on their own.
 #[allow(clippy::extra_unused_type_parameters)]
-fn logits_grad_any<S: Lanes>(
-    logits: &[f32],
-    dq: &[f32],
-    c: usize,
-    tau: f32,
-    dlogits: &mut [f32],
-) {
+fn logits_grad_any<S: Lanes>(logits: &[f32], dq: &[f32], c: usize, tau: f32, dlogits: &mut [f32]) {
     let inv = 1.0 / tau;
-    for ((l, d), out) in logits.chunks(c).zip(dq.chunks(c)).zip(dlogits.chunks_mut(c)) {
+    for ((l, d), out) in logits
+        .chunks(c)
+        .zip(dq.chunks(c))
+        .zip(dlogits.chunks_mut(c))
+    {
         // The softmax goes into `out` first, so no scratch buffer is needed.
         let m = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         // Separate passes: the exponentials vectorise, the sums stay in a fixed order.

@@ -457,7 +457,9 @@ impl Trainer {
                         .par_chunks_mut(ch)
                         .zip(layer.conn_logits.par_chunks(ch))
                         .zip(dconn[l].par_chunks(ch))
-                        .for_each(|((out, logits), dq)| learnable::logits_grad(logits, dq, c, t, out));
+                        .for_each(|((out, logits), dq)| {
+                            learnable::logits_grad(logits, dq, c, t, out)
+                        });
                     opt.update(n_layers + l, &mut layer.conn_logits, &dlogits[l]);
                     layer.refresh_ids();
                 }
