@@ -50,7 +50,7 @@ pub fn run(args: &InfoArgs) -> Result<()> {
             "layer {i}   LogicDense {} → {}  {} rank {}  {} connections  τ {}  {} sampling",
             c.in_dim,
             c.out_dim,
-            c.parametrization.name(),
+            c.parametrization.label(),
             c.lut_rank,
             c.connections.name(),
             c.temperature,

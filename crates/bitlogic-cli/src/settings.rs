@@ -24,9 +24,12 @@ pub struct TrainArgs {
     /// Output directory for model.safetensors, metrics.json and curves.png.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// light, difflogic (rank 2), warp or linear.
+    /// light, difflogic (rank 2), warp, linear or polylut.
     #[arg(long)]
     pub parametrization: Option<String>,
+    /// Monomial degree of polylut (1–6, default 2).
+    #[arg(long)]
+    pub poly_degree: Option<u8>,
     /// Inputs per LUT (1–6; difflogic: 2).
     #[arg(long)]
     pub lut_rank: Option<usize>,
@@ -166,6 +169,7 @@ fn merge(file: TrainArgs, cli: TrainArgs) -> TrainArgs {
     pick!(
         out,
         parametrization,
+        poly_degree,
         lut_rank,
         connections,
         num_candidates,
@@ -214,9 +218,14 @@ pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
         None => cli,
     };
     let d = main_job_model();
-    let parametrization = match &args.parametrization {
-        Some(p) => Parametrization::parse(p)?,
-        None => d.parametrization,
+    let parametrization = match (&args.parametrization, args.poly_degree) {
+        (Some(p), degree) => match (Parametrization::parse(p)?, degree) {
+            (Parametrization::PolyLut { .. }, Some(degree)) => Parametrization::PolyLut { degree },
+            (_, Some(_)) => bail!("--poly-degree applies to --parametrization polylut only"),
+            (p, None) => p,
+        },
+        (None, Some(_)) => bail!("--poly-degree applies to --parametrization polylut only"),
+        (None, None) => d.parametrization,
     };
     let widths = match (&args.width, args.depth) {
         (Some(w), _) if w.len() > 1 => w.clone(),

@@ -66,7 +66,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         dim,
         model.config.widths,
         model.config.lut_rank,
-        model.config.parametrization.name(),
+        model.config.parametrization.label(),
         model.head.k,
         model.head.tau,
         train.n,

@@ -5,11 +5,13 @@ use super::kernel::{self, LANES};
 use super::simd::SimdLevel;
 use super::*;
 
-const PARAMS: [Parametrization; 4] = [
+const PARAMS: [Parametrization; 6] = [
     Parametrization::Light,
     Parametrization::Difflogic,
     Parametrization::Warp,
     Parametrization::Linear,
+    Parametrization::PolyLut { degree: 2 },
+    Parametrization::PolyLut { degree: 3 },
 ];
 
 fn layer(p: Parametrization, rank: usize, sampling: Sampling, seed: u64) -> LogicDense {

@@ -16,6 +16,7 @@
 mod difflogic;
 mod light;
 mod linear;
+mod polylut;
 mod warp;
 
 use crate::{rng::Rng, Error, Result};
@@ -38,6 +39,10 @@ pub enum Parametrization {
     Difflogic,
     Warp,
     Linear,
+    /// A polynomial with monomials up to `degree` inputs.
+    PolyLut {
+        degree: u8,
+    },
 }
 
 /// Every registered parametrization, by name.
@@ -46,6 +51,7 @@ pub const PARAMETRIZATIONS: &[(&str, Parametrization)] = &[
     ("difflogic", Parametrization::Difflogic),
     ("warp", Parametrization::Warp),
     ("linear", Parametrization::Linear),
+    ("polylut", Parametrization::PolyLut { degree: 2 }),
 ];
 
 pub fn list_parametrizations() -> Vec<&'static str> {
@@ -72,6 +78,15 @@ impl Parametrization {
             Parametrization::Difflogic => "difflogic",
             Parametrization::Warp => "warp",
             Parametrization::Linear => "linear",
+            Parametrization::PolyLut { .. } => "polylut",
+        }
+    }
+
+    /// The name with its options, for people: `polylut(degree 3)`.
+    pub fn label(self) -> String {
+        match self {
+            Parametrization::PolyLut { degree } => format!("polylut(degree {degree})"),
+            p => p.name().to_string(),
         }
     }
 
@@ -84,6 +99,13 @@ impl Parametrization {
     }
 
     pub fn check_rank(self, rank: usize) -> Result<()> {
+        if let Parametrization::PolyLut { degree } = self {
+            if degree == 0 || degree as usize > MAX_RANK {
+                return Err(Error::invalid(format!(
+                    "polylut degree {degree} is out of range (valid: 1..={MAX_RANK})"
+                )));
+            }
+        }
         let r = self.ranks();
         if r.contains(&rank) {
             Ok(())
@@ -101,13 +123,17 @@ impl Parametrization {
         match self {
             Parametrization::Difflogic => 16,
             Parametrization::Linear => rank + 1,
+            Parametrization::PolyLut { degree } => polylut::weights(rank, degree as usize),
             _ => 1 << rank,
         }
     }
 
     /// True when the relaxed output is a sigmoid of the folded polynomial.
     pub fn sigmoid_output(self) -> bool {
-        matches!(self, Parametrization::Warp | Parametrization::Linear)
+        matches!(
+            self,
+            Parametrization::Warp | Parametrization::Linear | Parametrization::PolyLut { .. }
+        )
     }
 
     /// Initial weights of one neuron.
@@ -117,6 +143,9 @@ impl Parametrization {
             Parametrization::Difflogic => difflogic::init(init, tau, rng, w),
             Parametrization::Warp => warp::init(rank, init, tau, rng, w),
             Parametrization::Linear => linear::init(rank, init, tau, rng, w),
+            Parametrization::PolyLut { degree } => {
+                polylut::init(rank, degree as usize, init, tau, rng, w)
+            }
         }
     }
 
@@ -129,6 +158,9 @@ impl Parametrization {
             Parametrization::Difflogic => difflogic::fold(w, tau, hard, a),
             Parametrization::Warp => warp::fold(rank, w, tau, hard, a),
             Parametrization::Linear => linear::fold(rank, w, tau, hard, a),
+            Parametrization::PolyLut { degree } => {
+                polylut::fold(rank, degree as usize, w, tau, hard, a)
+            }
         }
     }
 
@@ -140,6 +172,9 @@ impl Parametrization {
             Parametrization::Difflogic => difflogic::unfold_grad(w, tau, da, dw),
             Parametrization::Warp => warp::unfold_grad(rank, tau, da, dw),
             Parametrization::Linear => linear::unfold_grad(rank, tau, da, dw),
+            Parametrization::PolyLut { degree } => {
+                polylut::unfold_grad(rank, degree as usize, tau, da, dw)
+            }
         }
     }
 
@@ -160,6 +195,9 @@ impl Parametrization {
             Parametrization::Difflogic => difflogic::reference(w, tau, x),
             Parametrization::Warp => warp::reference(rank, w, tau, x),
             Parametrization::Linear => linear::reference(rank, w, tau, x),
+            Parametrization::PolyLut { degree } => {
+                polylut::reference(rank, degree as usize, w, tau, x)
+            }
         }
     }
 }
