@@ -47,8 +47,8 @@ pub(super) fn unfold_grad(rank: usize, tau: f32, da: &[f32], dw: &mut [f32]) {
     let inv = 1.0 / tau;
     for (k, &d) in da.iter().enumerate() {
         let d = d * inv;
-        for j in 0..rank {
-            dw[j] += d * bit(rank, k, j);
+        for (j, dw) in dw[..rank].iter_mut().enumerate() {
+            *dw += d * bit(rank, k, j);
         }
         dw[rank] += d;
     }
