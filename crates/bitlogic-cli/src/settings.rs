@@ -54,7 +54,7 @@ pub struct TrainArgs {
     /// Temperature of the LUT logits.
     #[arg(long)]
     pub temperature: Option<f32>,
-    /// soft or hard (straight-through).
+    /// soft, hard (straight-through), gumbel_soft or gumbel_hard.
     #[arg(long)]
     pub sampling: Option<String>,
     /// random (default) or residual (deep nets).

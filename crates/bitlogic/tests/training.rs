@@ -86,3 +86,50 @@ fn same_seed_and_threads_give_the_same_model() {
     assert_eq!(a, run(2, 3));
     assert_ne!(a.layers[0].weights, run(2, 4).layers[0].weights);
 }
+
+#[test]
+fn gumbel_sampling_is_seeded_and_changes_training() {
+    use bitlogic::layer::Sampling;
+    let run = |sampling: Sampling, seed: u64| {
+        let (mut model, _, tb, ty, ..) = setup(2, 1);
+        for l in &mut model.layers {
+            l.config.sampling = sampling;
+        }
+        let mut trainer = Trainer::new(
+            &model,
+            TrainConfig {
+                batch: 64,
+                threads: 2,
+                seed,
+                ..TrainConfig::default()
+            },
+        )
+        .unwrap();
+        let dim = model.encoder.output_dim();
+        let train = EncodedSet {
+            n: 640,
+            dim,
+            bits: &tb[..640 * dim],
+            labels: &ty[..640],
+        };
+        for chunk in (0..640).collect::<Vec<_>>().chunks(64) {
+            trainer.step(&mut model, train, chunk).unwrap();
+        }
+        model
+    };
+    let a = run(Sampling::GumbelSoft, 5);
+    assert_eq!(a, run(Sampling::GumbelSoft, 5), "same seed, same noise");
+    assert_ne!(
+        a.layers[0].weights,
+        run(Sampling::GumbelSoft, 6).layers[0].weights
+    );
+    assert_ne!(
+        a.layers[0].weights,
+        run(Sampling::Soft, 5).layers[0].weights
+    );
+    let h = run(Sampling::GumbelHard, 5);
+    assert!(h
+        .layers
+        .iter()
+        .all(|l| l.weights.iter().all(|w| w.is_finite())));
+}

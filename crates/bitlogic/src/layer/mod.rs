@@ -34,6 +34,10 @@ pub enum Sampling {
     Soft,
     /// Straight-through: forward with the discrete LUT, backward through the relaxed one.
     Hard,
+    /// `soft` with seeded noise on the logits before σ, drawn afresh every step.
+    GumbelSoft,
+    /// `hard` with the same noise.
+    GumbelHard,
 }
 
 impl Sampling {
@@ -41,8 +45,10 @@ impl Sampling {
         match name {
             "soft" => Ok(Sampling::Soft),
             "hard" => Ok(Sampling::Hard),
+            "gumbel_soft" | "gumbel-soft" => Ok(Sampling::GumbelSoft),
+            "gumbel_hard" | "gumbel-hard" => Ok(Sampling::GumbelHard),
             _ => Err(Error::invalid(format!(
-                "unknown forward_sampling '{name}' (valid: soft, hard)"
+                "unknown forward_sampling '{name}' (valid: soft, hard, gumbel_soft, gumbel_hard)"
             ))),
         }
     }
@@ -50,7 +56,18 @@ impl Sampling {
         match self {
             Sampling::Soft => "soft",
             Sampling::Hard => "hard",
+            Sampling::GumbelSoft => "gumbel_soft",
+            Sampling::GumbelHard => "gumbel_hard",
         }
+    }
+
+    /// Forward with the discrete LUT (straight-through)?
+    pub fn hard(self) -> bool {
+        matches!(self, Sampling::Hard | Sampling::GumbelHard)
+    }
+
+    pub fn gumbel(self) -> bool {
+        matches!(self, Sampling::GumbelSoft | Sampling::GumbelHard)
     }
 }
 
@@ -312,6 +329,11 @@ impl LogicDense {
 
     /// Folds every neuron's weights into `coef` (`[out_dim][2^rank]`).
     pub fn fold(&self, hard: bool, coef: &mut [f32]) {
+        self.fold_weights(&self.weights, hard, coef)
+    }
+
+    /// `fold` with other weights of the same shape (noisy ones, for Gumbel sampling).
+    pub fn fold_weights(&self, weights: &[f32], hard: bool, coef: &mut [f32]) {
         let (p, r, t) = (
             self.config.parametrization,
             self.rank(),
@@ -319,12 +341,17 @@ impl LogicDense {
         );
         let (wpn, k) = (self.weights_per_neuron(), 1 << r);
         coef.par_chunks_mut(k * 256)
-            .zip(self.weights.par_chunks(wpn * 256))
+            .zip(weights.par_chunks(wpn * 256))
             .for_each(|(a, w)| kernel::fold_neurons(p, r, w, wpn, t, hard, a));
     }
 
     /// `dw = ∂a/∂w · dcoef` for every neuron (overwrites `dw`).
     pub fn unfold_grad(&self, dcoef: &[f32], dw: &mut [f32]) {
+        self.unfold_grad_at(&self.weights, dcoef, dw)
+    }
+
+    /// `unfold_grad` at other weights of the same shape (the noisy ones of Gumbel sampling).
+    pub fn unfold_grad_at(&self, weights: &[f32], dcoef: &[f32], dw: &mut [f32]) {
         let (p, r, t) = (
             self.config.parametrization,
             self.rank(),
@@ -332,9 +359,24 @@ impl LogicDense {
         );
         let (wpn, k) = (self.weights_per_neuron(), 1 << r);
         dw.par_chunks_mut(wpn * 256)
-            .zip(self.weights.par_chunks(wpn * 256))
+            .zip(weights.par_chunks(wpn * 256))
             .zip(dcoef.par_chunks(k * 256))
             .for_each(|((dw, w), da)| kernel::unfold_neurons(p, r, w, wpn, t, da, dw));
+    }
+
+    /// Gumbel sampling puts its noise on the weights (light: each LUT logit; difflogic: the
+    /// gate logits) or, for the sigmoid parametrizations, on each corner's pre-activation.
+    pub fn noise_on_weights(&self) -> bool {
+        !self.config.parametrization.sigmoid_output()
+    }
+
+    /// Length of the noise buffer Gumbel sampling draws per step.
+    pub fn noise_len(&self) -> usize {
+        if self.noise_on_weights() {
+            self.weights.len()
+        } else {
+            self.out_dim() << self.rank()
+        }
     }
 
     /// The discrete truth tables `[out_dim][2^rank]` (MSB order, 0/1) and input ids

@@ -2,6 +2,7 @@
 
 pub mod compile;
 pub mod loss;
+pub mod noise;
 pub mod optimizer;
 pub mod trainer;
 

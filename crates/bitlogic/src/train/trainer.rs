@@ -9,8 +9,9 @@
 
 use super::compile::{CompileMode, CompileOptions};
 use super::loss::softmax_cross_entropy;
+use super::noise;
 use super::optimizer::{Optimizer, OptimizerKind};
-use crate::layer::{kernel, learnable, Sampling};
+use crate::layer::{kernel, learnable};
 use crate::{rng::Rng, Error, Model, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -165,6 +166,8 @@ pub struct Trainer {
     pool: std::sync::Arc<rayon::ThreadPool>,
     /// max-autotune: the block sizes tried and their median step seconds, once measured.
     pub autotune: Option<Vec<(usize, f64)>>,
+    /// Steps taken (seeds the Gumbel noise).
+    steps: u64,
 }
 
 /// Every buffer a step needs, sized once for a batch size (see `compile`).
@@ -179,6 +182,9 @@ struct Plan {
     dw: Vec<Vec<f32>>,
     dconn: Vec<Vec<f32>>,
     dlogits: Vec<Vec<f32>>,
+    /// Gumbel sampling: this step's noise and, where it goes on the weights, the noisy weights.
+    noise: Vec<Vec<f32>>,
+    w_noisy: Vec<Vec<f32>>,
 }
 
 /// Block size and block count for a batch: at least one block per thread.
@@ -236,10 +242,24 @@ impl Plan {
                 active: false,
             })
             .collect();
-        let hard = model
+        let hard = model.layers.iter().any(|l| l.config.sampling.hard());
+        let gumbel = |l: &crate::layer::LogicDense| l.config.sampling.gumbel();
+        let noise_len: Vec<usize> = model
             .layers
             .iter()
-            .any(|l| l.config.sampling == Sampling::Hard);
+            .map(|l| if gumbel(l) { l.noise_len() } else { 0 })
+            .collect();
+        let noisy_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| {
+                if gumbel(l) && l.noise_on_weights() {
+                    l.weights.len()
+                } else {
+                    0
+                }
+            })
+            .collect();
         Plan {
             batch,
             bs,
@@ -251,6 +271,8 @@ impl Plan {
             dw: zeros(&w_len),
             dconn: zeros(&conn_len),
             dlogits: zeros(&conn_len),
+            noise: zeros(&noise_len),
+            w_noisy: zeros(&noisy_len),
         }
     }
 }
@@ -278,6 +300,7 @@ impl Trainer {
             opt: Optimizer::new(config.optimizer, config.lr, config.weight_decay, &sizes),
             pool: std::sync::Arc::new(pool),
             autotune: None,
+            steps: 0,
             config,
         })
     }
@@ -387,17 +410,52 @@ impl Trainer {
             dw,
             dconn,
             dlogits,
+            noise,
+            w_noisy,
             ..
         } = &mut self.plan;
+        self.steps += 1;
+        let (seed, step_no) = (self.config.seed, self.steps);
         let (opt, pool) = (&mut self.opt, &*self.pool);
         let bs = *bs;
         let blocks = (*blocks).min(idx.len().div_ceil(bs));
         let scale = 1.0 / idx.len() as f32;
         pool.install(|| {
             for (l, layer) in model.layers.iter().enumerate() {
-                layer.fold(false, &mut coef_soft[l]);
-                if layer.config.sampling == Sampling::Hard {
-                    layer.fold(true, &mut coef_hard[l]);
+                let sampling = layer.config.sampling;
+                if !sampling.gumbel() {
+                    layer.fold(false, &mut coef_soft[l]);
+                    if sampling.hard() {
+                        layer.fold(true, &mut coef_hard[l]);
+                    }
+                    continue;
+                }
+                let softmax =
+                    layer.config.parametrization == crate::layer::Parametrization::Difflogic;
+                noise::fill(&mut noise[l], softmax, seed, step_no, l);
+                if layer.noise_on_weights() {
+                    w_noisy[l]
+                        .par_iter_mut()
+                        .zip(&layer.weights)
+                        .zip(&noise[l])
+                        .for_each(|((n, &w), &e)| *n = w + e);
+                    layer.fold_weights(&w_noisy[l], false, &mut coef_soft[l]);
+                    if sampling.hard() {
+                        layer.fold_weights(&w_noisy[l], true, &mut coef_hard[l]);
+                    }
+                } else {
+                    layer.fold(false, &mut coef_soft[l]);
+                    let inv = 1.0 / layer.config.temperature;
+                    coef_soft[l]
+                        .par_iter_mut()
+                        .zip(&noise[l])
+                        .for_each(|(a, &e)| *a += e * inv);
+                    if sampling.hard() {
+                        coef_hard[l]
+                            .par_iter_mut()
+                            .zip(&coef_soft[l])
+                            .for_each(|(h, &a)| *h = (a > 0.0) as u8 as f32);
+                    }
                 }
             }
             let model_ref = &*model;
@@ -444,7 +502,11 @@ impl Trainer {
             opt.begin_step();
             let n_layers = model.layers.len();
             for (l, layer) in model.layers.iter_mut().enumerate() {
-                layer.unfold_grad(&dcoef[l], &mut dw[l]);
+                if layer.config.sampling.gumbel() && layer.noise_on_weights() {
+                    layer.unfold_grad_at(&w_noisy[l], &dcoef[l], &mut dw[l]);
+                } else {
+                    layer.unfold_grad(&dcoef[l], &mut dw[l]);
+                }
                 opt.update(l, &mut layer.weights, &dw[l]);
                 if layer.config.learnable() {
                     let (c, t) = (
@@ -595,7 +657,7 @@ impl Worker {
         self.labels[idx.len()..].iter_mut().for_each(|l| *l = None);
 
         for (l, layer) in model.layers.iter().enumerate() {
-            let hard = layer.config.sampling == Sampling::Hard;
+            let hard = layer.config.sampling.hard();
             let coef = if hard { &coef_hard[l] } else { &coef_soft[l] };
             let sigmoid = layer.config.parametrization.sigmoid_output() && !hard;
             let (a, b) = self.acts.split_at_mut(l + 1);
