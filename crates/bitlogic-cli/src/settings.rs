@@ -24,7 +24,7 @@ pub struct TrainArgs {
     /// Output directory for model.safetensors, metrics.json and curves.png.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// light, difflogic (rank 2), warp, linear or polylut.
+    /// light, difflogic (rank 2), warp, linear, polylut or dwn.
     #[arg(long)]
     pub parametrization: Option<String>,
     /// Monomial degree of polylut (1–6, default 2).

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod connections;
+pub mod dwn_kernel;
 pub mod kernel;
 pub mod lanes;
 pub mod learnable;

@@ -1,6 +1,7 @@
 //! Layer tests: kernels against the f64 references and finite differences, SIMD levels
 //! against each other, MSB ordering on known truth tables.
 
+use super::dwn_kernel;
 use super::kernel::{self, LANES};
 use super::simd::SimdLevel;
 use super::*;
@@ -458,4 +459,119 @@ fn learnable_layers_round_trip_and_check_their_parts() {
     c.num_candidates = 31;
     let e = c.validate().unwrap_err().to_string();
     assert!(e.contains("num_candidates") && e.contains("1..=30"), "{e}");
+}
+
+fn dwn_layer(rank: usize, seed: u64) -> LogicDense {
+    let mut c = LayerConfig::new(9, 5, rank);
+    c.parametrization = Parametrization::Dwn;
+    LogicDense::new(c, &mut Rng::new(seed)).unwrap()
+}
+
+#[test]
+fn dwn_efd_by_hand() {
+    // T = [0.2, −0.4, 0.6, 1.0] read at address 0b10 (x0 = 1, x1 = 0):
+    // ∂y/∂x0 = ½ (T[2] − T[0] + (T[3] − T[1]) / 2) = 0.55.
+    let t = [0.2, -0.4, 0.6, 1.0];
+    let d = param::dwn::reference_efd(2, &t, &[0.9, 0.1], 0);
+    assert!((d - 0.55).abs() < 1e-12, "{d}");
+    // ∂y/∂x1 = ½ (T[3] − T[2] + (T[1] − T[0]) / 2) = 0.05: addresses 2 and 3 are at distance 0
+    // from 0b10 once bit 1 (the LSB) is ignored, 0 and 1 at distance 1.
+    let d1 = param::dwn::reference_efd(2, &t, &[0.9, 0.1], 1);
+    assert!((d1 - 0.05).abs() < 1e-12, "{d1}");
+}
+
+#[test]
+fn dwn_kernel_matches_the_formulas() {
+    let bs = 2 * LANES;
+    for rank in 1..=6 {
+        let l = dwn_layer(rank, rank as u64);
+        let x = random_rows(l.in_dim(), bs, 21);
+        let g = random_rows(l.out_dim(), bs, 22)
+            .iter()
+            .map(|v| v - 0.5)
+            .collect::<Vec<_>>();
+        let t = l.weights.clone();
+        let mut y = vec![0.0; l.out_dim() * bs];
+        dwn_kernel::forward(rank, &l.ids, &t, &x, &mut y, bs);
+        let mut dt = vec![f32::NAN; t.len()];
+        let mut dx = vec![0.0; x.len()];
+        let mut slot = vec![0.0; l.out_dim() * rank * bs];
+        dwn_kernel::backward(
+            rank,
+            &l.ids,
+            &t,
+            &x,
+            &g,
+            Some(&mut dx),
+            Some(&mut slot),
+            &mut dt,
+            false,
+            bs,
+        );
+        let k = 1 << rank;
+        let mut want_dt = vec![0.0f64; t.len()];
+        let mut want_dx = vec![0.0f64; x.len()];
+        for i in 0..l.out_dim() {
+            let w: Vec<f64> = t[i * k..(i + 1) * k].iter().map(|&v| v as f64).collect();
+            for s in 0..bs {
+                let xs: Vec<f64> = (0..rank)
+                    .map(|j| x[l.ids[i * rank + j] as usize * bs + s] as f64)
+                    .collect();
+                let yr = param::dwn::reference(rank, &w, &xs);
+                assert!(
+                    (y[i * bs + s] as f64 - yr).abs() < 1e-6,
+                    "rank {rank} forward"
+                );
+                let addr = (0..rank).fold(0, |a, j| (a << 1) | (xs[j] > 0.5) as usize);
+                let gs = g[i * bs + s] as f64;
+                want_dt[i * k + addr] += 0.5 * gs;
+                for j in 0..rank {
+                    let e = gs * param::dwn::reference_efd(rank, &w, &xs, j);
+                    want_dx[l.ids[i * rank + j] as usize * bs + s] += e;
+                    assert!(
+                        (slot[(i * rank + j) * bs + s] as f64 - e).abs() < 1e-5,
+                        "rank {rank} slot"
+                    );
+                }
+            }
+        }
+        for (a, b) in dt.iter().zip(&want_dt) {
+            assert!(
+                (*a as f64 - b).abs() < 1e-5,
+                "rank {rank} table gradient {a} vs {b}"
+            );
+        }
+        for (a, b) in dx.iter().zip(&want_dx) {
+            assert!(
+                (*a as f64 - b).abs() < 1e-5,
+                "rank {rank} input gradient {a} vs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn dwn_hard_forward_and_luts_agree() {
+    let bs = LANES;
+    for rank in 1..=6 {
+        let l = dwn_layer(rank, 40 + rank as u64);
+        let mut r = Rng::new(3);
+        let bits: Vec<u8> = (0..l.in_dim() * bs)
+            .map(|_| (r.uniform() < 0.5) as u8)
+            .collect();
+        let x: Vec<f32> = bits.iter().map(|&b| b as f32).collect();
+        let mut hard = vec![0.0; l.out_dim() << rank];
+        l.fold(true, &mut hard);
+        let mut y = vec![0.0; l.out_dim() * bs];
+        dwn_kernel::forward(rank, &l.ids, &hard, &x, &mut y, bs);
+        let (luts, ids) = l.get_luts_and_ids();
+        for s in 0..bs {
+            let sample: Vec<u8> = (0..l.in_dim()).map(|f| bits[f * bs + s]).collect();
+            let mut out = vec![0u8; l.out_dim()];
+            eval_bits(rank, &luts, &ids, &sample, &mut out);
+            for i in 0..l.out_dim() {
+                assert_eq!(y[i * bs + s], out[i] as f32, "rank {rank}");
+            }
+        }
+    }
 }

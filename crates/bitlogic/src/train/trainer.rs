@@ -11,7 +11,7 @@ use super::compile::{CompileMode, CompileOptions};
 use super::loss::softmax_cross_entropy;
 use super::noise;
 use super::optimizer::{Optimizer, OptimizerKind};
-use crate::layer::{kernel, learnable};
+use crate::layer::{dwn_kernel, kernel, learnable};
 use crate::{rng::Rng, Error, Model, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -508,6 +508,13 @@ impl Trainer {
                     layer.unfold_grad(&dcoef[l], &mut dw[l]);
                 }
                 opt.update(l, &mut layer.weights, &dw[l]);
+                if !layer.config.parametrization.multilinear() {
+                    // DWN tables live in [−1, 1].
+                    layer
+                        .weights
+                        .par_iter_mut()
+                        .for_each(|w| *w = w.clamp(-1.0, 1.0));
+                }
                 if layer.config.learnable() {
                     let (c, t) = (
                         layer.config.num_candidates,
@@ -661,15 +668,19 @@ impl Worker {
             let coef = if hard { &coef_hard[l] } else { &coef_soft[l] };
             let sigmoid = layer.config.parametrization.sigmoid_output() && !hard;
             let (a, b) = self.acts.split_at_mut(l + 1);
-            kernel::forward(
-                layer.rank(),
-                &layer.ids,
-                coef,
-                sigmoid,
-                &a[l],
-                &mut b[0],
-                bs,
-            );
+            if layer.config.parametrization.multilinear() {
+                kernel::forward(
+                    layer.rank(),
+                    &layer.ids,
+                    coef,
+                    sigmoid,
+                    &a[l],
+                    &mut b[0],
+                    bs,
+                );
+            } else {
+                dwn_kernel::forward(layer.rank(), &layer.ids, coef, &a[l], &mut b[0], bs);
+            }
         }
         let last = model.layers.len();
         model.head.forward(&self.acts[last], &mut self.scores, bs);
@@ -697,19 +708,38 @@ impl Worker {
                 None
             };
             let learn = layer.config.learnable();
-            kernel::backward(
-                layer.rank(),
-                &layer.ids,
-                &coef_soft[l],
-                sigmoid,
-                &self.acts[l],
-                &b[0],
-                grad_in,
-                learn.then_some(&mut self.slot_grad[l][..]),
-                &mut self.dcoef[l],
-                accumulate,
-                bs,
-            );
+            let slot_grad = learn.then_some(&mut self.slot_grad[l][..]);
+            let (x, g, dc) = (&self.acts[l], &b[0], &mut self.dcoef[l]);
+            if layer.config.parametrization.multilinear() {
+                let c = &coef_soft[l];
+                kernel::backward(
+                    layer.rank(),
+                    &layer.ids,
+                    c,
+                    sigmoid,
+                    x,
+                    g,
+                    grad_in,
+                    slot_grad,
+                    dc,
+                    accumulate,
+                    bs,
+                );
+            } else {
+                let t = &coef_soft[l];
+                dwn_kernel::backward(
+                    layer.rank(),
+                    &layer.ids,
+                    t,
+                    x,
+                    g,
+                    grad_in,
+                    slot_grad,
+                    dc,
+                    accumulate,
+                    bs,
+                );
+            }
             if learn {
                 learnable::candidate_grads(
                     &self.slot_grad[l],

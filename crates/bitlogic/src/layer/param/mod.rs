@@ -14,6 +14,7 @@
 //! the weights.
 
 mod difflogic;
+pub mod dwn;
 mod light;
 mod linear;
 mod polylut;
@@ -43,6 +44,8 @@ pub enum Parametrization {
     PolyLut {
         degree: u8,
     },
+    /// A table read at the binarised inputs, Extended Finite Difference backward.
+    Dwn,
 }
 
 /// Every registered parametrization, by name.
@@ -52,6 +55,7 @@ pub const PARAMETRIZATIONS: &[(&str, Parametrization)] = &[
     ("warp", Parametrization::Warp),
     ("linear", Parametrization::Linear),
     ("polylut", Parametrization::PolyLut { degree: 2 }),
+    ("dwn", Parametrization::Dwn),
 ];
 
 pub fn list_parametrizations() -> Vec<&'static str> {
@@ -79,6 +83,7 @@ impl Parametrization {
             Parametrization::Warp => "warp",
             Parametrization::Linear => "linear",
             Parametrization::PolyLut { .. } => "polylut",
+            Parametrization::Dwn => "dwn",
         }
     }
 
@@ -128,6 +133,12 @@ impl Parametrization {
         }
     }
 
+    /// True for parametrizations evaluated by the multilinear kernel (all but `dwn`, which
+    /// reads its table at binarised inputs).
+    pub fn multilinear(self) -> bool {
+        self != Parametrization::Dwn
+    }
+
     /// True when the relaxed output is a sigmoid of the folded polynomial.
     pub fn sigmoid_output(self) -> bool {
         matches!(
@@ -146,6 +157,7 @@ impl Parametrization {
             Parametrization::PolyLut { degree } => {
                 polylut::init(rank, degree as usize, init, tau, rng, w)
             }
+            Parametrization::Dwn => dwn::init(rank, init, rng, w),
         }
     }
 
@@ -161,6 +173,7 @@ impl Parametrization {
             Parametrization::PolyLut { degree } => {
                 polylut::fold(rank, degree as usize, w, tau, hard, a)
             }
+            Parametrization::Dwn => dwn::fold(w, hard, a),
         }
     }
 
@@ -175,6 +188,7 @@ impl Parametrization {
             Parametrization::PolyLut { degree } => {
                 polylut::unfold_grad(rank, degree as usize, tau, da, dw)
             }
+            Parametrization::Dwn => dwn::unfold_grad(da, dw),
         }
     }
 
@@ -198,6 +212,7 @@ impl Parametrization {
             Parametrization::PolyLut { degree } => {
                 polylut::reference(rank, degree as usize, w, tau, x)
             }
+            Parametrization::Dwn => dwn::reference(rank, w, x),
         }
     }
 }
