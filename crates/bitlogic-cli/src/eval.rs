@@ -2,8 +2,8 @@
 
 use crate::data;
 use anyhow::Result;
-use bitlogic::head::argmax;
 use bitlogic::io::model_file;
+use bitlogic::packed::compare;
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
@@ -40,17 +40,23 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         );
     }
     let bits = model.encoder.encode(&test.x, test.n)?;
-    let counts = model.eval_counts(&bits, test.n)?;
-    let correct = counts
-        .chunks(model.head.k)
-        .zip(&test.y)
-        .filter(|(c, &y)| argmax(c) == y as usize)
-        .count();
-    let accuracy = correct as f64 / test.n.max(1) as f64;
+    // The eval forward (hard LUT lookups) and the bit-packed engine, side by side.
+    let c = compare(&model, &bits, &test.y, test.n)?;
     if args.json {
-        println!("{}", json!({ "accuracy": accuracy, "samples": test.n }));
+        println!(
+            "{}",
+            json!({
+                "accuracy": c.accuracy,
+                "packed_accuracy": c.packed_accuracy,
+                "mismatches": c.mismatches,
+                "samples": test.n,
+            })
+        );
     } else {
-        println!("accuracy {:.4} ({correct}/{} correct)", accuracy, test.n);
+        println!(
+            "accuracy {:.4} on {} samples (packed engine {:.4}, {} mismatching samples)",
+            c.accuracy, test.n, c.packed_accuracy, c.mismatches
+        );
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use bitlogic::io::model_file;
+use bitlogic::packed::simplify::gate_counts;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -16,6 +17,9 @@ pub struct InfoArgs {
 
 pub fn run(args: &InfoArgs) -> Result<()> {
     let m = model_file::load(&args.model)?.model;
+    // Gates of the discrete netlist before and after simplification (dead, constant,
+    // pass-through and duplicate LUTs removed).
+    let (before, after) = gate_counts(&m)?;
     if args.json {
         let layers: Vec<_> = m.layers.iter().map(|l| &l.config).collect();
         println!(
@@ -28,6 +32,7 @@ pub fn run(args: &InfoArgs) -> Result<()> {
                 "head": m.head,
                 "parameters": m.parameters(),
                 "gates": m.gates(),
+                "gates_simplified": after,
             })
         );
         return Ok(());
@@ -64,6 +69,6 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         m.head.group_size()
     );
     println!("parameters {}", m.parameters());
-    println!("gates      {}", m.gates());
+    println!("gates      {before} ({after} after simplification)");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The `bitlogic` command: train, evaluate, inspect and benchmark lookup-table networks.
 
+mod bench_infer;
 mod bench_train;
 mod data;
 mod eval;
@@ -38,6 +39,8 @@ enum Command {
 enum Bench {
     /// Training samples/s on synthetic binary inputs.
     Train(bench_train::BenchTrainArgs),
+    /// Inference samples/s: the bit-packed engine against the eval forward.
+    Infer(bench_infer::BenchInferArgs),
 }
 
 fn main() {
@@ -47,6 +50,7 @@ fn main() {
         Command::Eval(a) => eval::run(&a),
         Command::Info(a) => info::run(&a),
         Command::Bench(Bench::Train(a)) => bench_train::run(&a),
+        Command::Bench(Bench::Infer(a)) => bench_infer::run(&a),
     };
     if let Err(e) = result {
         // One line, the whole cause chain: users read this, not a backtrace.

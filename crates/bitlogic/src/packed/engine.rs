@@ -12,6 +12,7 @@ use crate::layer::simd::{detected_level, SimdLevel};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Where a batch comes from.
@@ -95,11 +96,13 @@ impl Engine {
             Input::Words(_) => {}
         }
         let k = self.classes();
-        let mut out = vec![0u32; n * k];
+        // Not zeroed first: every block writes all of its rows (a zeroing pass over a large
+        // output was a measurable share of the run).
+        let mut out: Vec<u32> = Vec::with_capacity(n * k);
         let bad = AtomicBool::new(false);
         // A task runs consecutive blocks, so while one block computes, the next one's input
         // can be prefetched (see `run_ops`).
-        let task = |(t, out): (usize, &mut [u32])| {
+        let task = |(t, out): (usize, &mut [MaybeUninit<u32>])| {
             let blocks = out.chunks_mut(BLOCK * k);
             let last = t * TASK_BLOCKS + blocks.len() - 1;
             for (b, out) in (t * TASK_BLOCKS..).zip(blocks) {
@@ -111,17 +114,25 @@ impl Engine {
                 }
             }
         };
+        let spare = &mut out.spare_capacity_mut()[..n * k];
         if n <= BLOCK {
-            out.chunks_mut(BLOCK * k).enumerate().for_each(task);
+            spare.chunks_mut(BLOCK * k).enumerate().for_each(task);
         } else {
-            out.par_chunks_mut(TASK_BLOCKS * BLOCK * k)
+            spare
+                .par_chunks_mut(TASK_BLOCKS * BLOCK * k)
                 .enumerate()
                 .for_each(task);
         }
-        match (bad.into_inner(), input) {
-            (true, Input::Bits(b)) => Err(pack::non_binary_error(b, dim)),
-            _ => Ok(out),
+        if bad.into_inner() {
+            return Err(match input {
+                Input::Bits(b) => pack::non_binary_error(b, dim),
+                Input::Words(_) => Error::invalid("internal error: packed words rejected"),
+            });
         }
+        // SAFETY: no block failed, and each block's `write_counts` wrote every entry of its
+        // rows; the blocks' chunks tile `[0, n * k)`.
+        unsafe { out.set_len(n * k) };
+        Ok(out)
     }
 
     /// The input bytes of block `b` (its sample rows, or its words of every feature — those
@@ -142,7 +153,7 @@ impl Engine {
         n: usize,
         b: usize,
         next: Option<&[u8]>,
-        out: &mut [u32],
+        out: &mut [MaybeUninit<u32>],
     ) -> bool {
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
@@ -209,11 +220,12 @@ impl Engine {
 
 /// Transposes class-major block counts into the sample-major output rows (`out` holds the
 /// block's samples only).
-fn write_counts(counts: &[[u32; BLOCK]], out: &mut [u32]) {
+fn write_counts(counts: &[[u32; BLOCK]], out: &mut [MaybeUninit<u32>]) {
     let k = counts.len();
+    debug_assert_eq!(out.len() % k, 0);
     for (s, row) in out.chunks_exact_mut(k).enumerate() {
         for (o, c) in row.iter_mut().zip(counts) {
-            *o = c[s];
+            o.write(c[s]);
         }
     }
 }

@@ -8,9 +8,10 @@
 //! LUTs are single ops there is one wave and steps are plain dependency levels.
 //!
 //! Every value lives in a *slot* of the per-thread arena (one block of samples per slot); a
-//! slot is reused once the last step reading its value has run. Lowest free slots go first,
-//! which keeps the arena about as large as two adjacent layers — for a 512-sample block of
-//! a 8000-wide net, 1 MB, inside L2.
+//! slot is released by the last op reading its value (in execution order) and usually taken
+//! over by that op's own result, so the store lands on a line just loaded. Otherwise the
+//! lowest free slot goes first, which keeps the arena about as large as two adjacent layers
+//! — for a 512-sample block of a 8000-wide net, under 1 MB, inside L2.
 //!
 //! The code stream is `[dst, src_0, …, src_{arity−1}]` per op, slot numbers as `u32`, read
 //! front to back once per block.
@@ -72,57 +73,95 @@ pub fn schedule_waves(g: &OpGraph, classes: usize, wave_ops: usize) -> Result<Pr
     let ni = g.inputs;
     let step = steps(g, wave_ops.max(1));
     let steps = step.iter().copied().max().unwrap_or(0) as usize;
-    let frees = frees_by_step(&last_uses(g, &step), steps);
     let mut by_step: Vec<Vec<usize>> = vec![Vec::new(); steps + 1];
     for i in 0..g.ops.len() {
         by_step[step[ni + i] as usize].push(i);
     }
-    let mut alloc = Allocator::new(ni);
-    let mut slot: Vec<u32> = (0..ni as u32).collect();
-    slot.resize(ni + g.ops.len(), u32::MAX);
+    let mut slots = Slots::new(g);
     let mut p = Program {
         inputs: ni,
         steps,
         ops: g.ops.len(),
         ..Program::default()
     };
-    for (s, ops) in by_step.iter_mut().enumerate().skip(1) {
-        for &v in &frees[s] {
-            alloc.free(slot[v as usize]);
-        }
-        emit_step(g, ops, &mut slot, &mut alloc, &mut p);
+    for ops in by_step.iter_mut().skip(1) {
+        emit_step(g, ops, &mut slots, &mut p);
     }
-    p.slots = alloc.high.max(ni).max(1);
-    p.head = head_plan(g, &slot, classes)?;
+    p.slots = slots.alloc.high.max(ni).max(1);
+    p.head = head_plan(g, &slots.slot, classes)?;
     p.validate()?;
     Ok(p)
 }
 
-/// Values to free as each step starts: their last reader ran one step earlier.
-fn frees_by_step(last_use: &[u32], steps: usize) -> Vec<Vec<ValueId>> {
-    let mut frees = vec![Vec::new(); steps + 2];
-    for (v, &l) in last_use.iter().enumerate() {
-        if l != FOREVER {
-            frees[l as usize + 1].push(v as ValueId);
+/// Slot assignment by reference counting: a value's slot is released by its last reader
+/// (in execution order), and that reader writes its own result into it — the line was
+/// just loaded, so the store hits L1 instead of fetching a cold line.
+struct Slots {
+    slot: Vec<u32>,
+    /// Reads still to come per value (`FOREVER` for outputs, which the head reads).
+    left: Vec<u32>,
+    alloc: Allocator,
+}
+
+impl Slots {
+    fn new(g: &OpGraph) -> Self {
+        let ni = g.inputs;
+        let mut left = vec![0u32; ni + g.ops.len()];
+        for op in &g.ops {
+            for &s in &op.src[..op.arity as usize] {
+                left[s as usize] += 1;
+            }
         }
+        for o in &g.outputs {
+            if let Lit::Var(v) = *o {
+                left[v as usize] = FOREVER;
+            }
+        }
+        let mut slot: Vec<u32> = (0..ni as u32).collect();
+        slot.resize(ni + g.ops.len(), u32::MAX);
+        let mut alloc = Allocator::new(ni);
+        // Inputs nobody reads free their slots at once.
+        (0..ni)
+            .filter(|&f| left[f] == 0)
+            .for_each(|f| alloc.free(f as u32));
+        Slots { slot, left, alloc }
     }
-    frees
+
+    /// Records that op `v` read `srcs` and gives it a slot: the slot of an operand it was
+    /// the last reader of when there is one, otherwise the lowest free slot.
+    fn assign(&mut self, v: usize, srcs: &[ValueId]) -> u32 {
+        let mut dst = None;
+        for &s in srcs {
+            let s = s as usize;
+            if self.left[s] == FOREVER {
+                continue;
+            }
+            self.left[s] -= 1;
+            if self.left[s] == 0 {
+                match dst {
+                    None => dst = Some(self.slot[s]),
+                    Some(_) => self.alloc.free(self.slot[s]),
+                }
+            }
+        }
+        let dst = dst.unwrap_or_else(|| self.alloc.take());
+        self.slot[v] = dst;
+        if self.left[v] == 0 {
+            // Never read (dead code kept in an unsimplified netlist): free right away.
+            self.alloc.free(dst);
+        }
+        dst
+    }
 }
 
 /// Appends one step's ops as groups of equal (arity, immediate), giving each a slot.
-fn emit_step(
-    g: &OpGraph,
-    ops: &mut [usize],
-    slot: &mut [u32],
-    alloc: &mut Allocator,
-    p: &mut Program,
-) {
+fn emit_step(g: &OpGraph, ops: &mut [usize], slots: &mut Slots, p: &mut Program) {
     let ni = g.inputs;
     // Within a group, ascending first operand: those loads then sweep the arena in order
     // instead of jumping. Order inside a step is free.
     ops.sort_by_key(|&i| {
         let op = &g.ops[i];
-        (op.arity, op.imm, slot[op.src[0] as usize], i)
+        (op.arity, op.imm, slots.slot[op.src[0] as usize], i)
     });
     let kind = |i: usize| (g.ops[i].arity, g.ops[i].imm);
     for run in ops.chunk_by(|&a, &b| kind(a) == kind(b)) {
@@ -134,12 +173,11 @@ fn emit_step(
             count: run.len(),
         });
         for &i in run {
-            let op = g.ops[i];
-            let dst = alloc.take();
-            slot[ni + i] = dst;
-            p.code.push(dst);
-            let srcs = &op.src[..op.arity as usize];
-            p.code.extend(srcs.iter().map(|&s| slot[s as usize]));
+            let srcs = &g.ops[i].src[..arity as usize];
+            let at = p.code.len();
+            p.code.push(0);
+            p.code.extend(srcs.iter().map(|&s| slots.slot[s as usize]));
+            p.code[at] = slots.assign(ni + i, srcs);
         }
     }
 }
@@ -176,23 +214,6 @@ fn steps(g: &OpGraph, wave: usize) -> Vec<u32> {
         depth[ni + i] += wave_start[1 + i / wave];
     }
     depth
-}
-
-/// The last step that reads each value (its own step when unread; never for outputs).
-fn last_uses(g: &OpGraph, step: &[u32]) -> Vec<u32> {
-    let mut last = step.to_vec();
-    for (i, op) in g.ops.iter().enumerate() {
-        let l = step[g.inputs + i];
-        for &s in &op.src[..op.arity as usize] {
-            last[s as usize] = last[s as usize].max(l);
-        }
-    }
-    for o in &g.outputs {
-        if let Lit::Var(v) = *o {
-            last[v as usize] = FOREVER;
-        }
-    }
-    last
 }
 
 fn head_plan(g: &OpGraph, slot: &[u32], classes: usize) -> Result<HeadPlan> {

@@ -448,6 +448,7 @@ fn bad_inputs_are_errors() {
     let e = net.forward(&bits, 700).unwrap_err().to_string();
     assert!(e.contains("sample 600") && e.contains("feature 5"), "{e}");
     assert!(net.forward(&bits[..10], 700).is_err());
+    assert_eq!(net.forward(&[], 0).unwrap(), Vec::<u32>::new());
     assert!(net.forward_packed(&[0; 5], 64).is_err());
 }
 
