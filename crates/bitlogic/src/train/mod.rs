@@ -4,7 +4,9 @@ pub mod compile;
 pub mod loss;
 pub mod noise;
 pub mod optimizer;
+mod plan;
 pub mod trainer;
+mod worker;
 
 pub use compile::{AmpDtype, CompileMode, CompileOptions, Device};
 pub use optimizer::{Optimizer, OptimizerKind};

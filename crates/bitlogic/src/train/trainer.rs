@@ -8,10 +8,10 @@
 //! the same model, bit for bit. Every buffer is planned once for the batch size.
 
 use super::compile::{CompileMode, CompileOptions};
-use super::loss::softmax_cross_entropy;
 use super::noise;
 use super::optimizer::{Optimizer, OptimizerKind};
-use crate::layer::{dwn_kernel, kernel, learnable};
+use super::plan::Plan;
+use crate::layer::{kernel, learnable};
 use crate::{rng::Rng, Error, Model, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -140,24 +140,6 @@ pub enum Progress<'a> {
     Epoch(&'a EpochReport),
 }
 
-/// Per-thread scratch for one block at a time.
-struct Worker {
-    acts: Vec<Vec<f32>>,
-    grads: Vec<Vec<f32>>,
-    dcoef: Vec<Vec<f32>>,
-    /// Learnable layers: per-slot input gradients of the block and candidate gradients.
-    slot_grad: Vec<Vec<f32>>,
-    dconn: Vec<Vec<f32>>,
-    scores: Vec<f32>,
-    dscores: Vec<f32>,
-    col: Vec<f32>,
-    labels: Vec<Option<u32>>,
-    loss: f64,
-    correct: usize,
-    /// Whether this worker ran a block in the current step (its `dcoef` is stale otherwise).
-    active: bool,
-}
-
 pub struct Trainer {
     pub config: TrainConfig,
     threads: usize,
@@ -168,113 +150,6 @@ pub struct Trainer {
     pub autotune: Option<Vec<(usize, f64)>>,
     /// Steps taken (seeds the Gumbel noise).
     steps: u64,
-}
-
-/// Every buffer a step needs, sized once for a batch size (see `compile`).
-struct Plan {
-    batch: usize,
-    bs: usize,
-    blocks: usize,
-    workers: Vec<Worker>,
-    coef_soft: Vec<Vec<f32>>,
-    coef_hard: Vec<Vec<f32>>,
-    dcoef: Vec<Vec<f32>>,
-    dw: Vec<Vec<f32>>,
-    dconn: Vec<Vec<f32>>,
-    dlogits: Vec<Vec<f32>>,
-    /// Gumbel sampling: this step's noise and, where it goes on the weights, the noisy weights.
-    noise: Vec<Vec<f32>>,
-    w_noisy: Vec<Vec<f32>>,
-}
-
-/// Block size and block count for a batch: at least one block per thread.
-fn plan_blocks(batch: usize, threads: usize, target: usize) -> (usize, usize) {
-    let target = if target == 0 { 64 } else { target };
-    let blocks = threads
-        .max(batch.div_ceil(target))
-        .min(batch.div_ceil(kernel::LANES));
-    let bs = batch.div_ceil(blocks).div_ceil(kernel::LANES) * kernel::LANES;
-    (bs, batch.div_ceil(bs))
-}
-
-fn zeros(lens: &[usize]) -> Vec<Vec<f32>> {
-    lens.iter().map(|&n| vec![0.0; n]).collect()
-}
-
-impl Plan {
-    fn new(model: &Model, batch: usize, threads: usize, block: usize) -> Plan {
-        let (bs, blocks) = plan_blocks(batch, threads, block);
-        let mut widths = vec![model.encoder.output_dim()];
-        widths.extend(model.layers.iter().map(|l| l.out_dim()));
-        let acts: Vec<usize> = widths.iter().map(|&w| w * bs).collect();
-        let coef_len: Vec<usize> = model
-            .layers
-            .iter()
-            .map(|l| l.out_dim() << l.rank())
-            .collect();
-        let slot_len: Vec<usize> = model
-            .layers
-            .iter()
-            .map(|l| {
-                if l.config.learnable() {
-                    l.out_dim() * l.rank() * bs
-                } else {
-                    0
-                }
-            })
-            .collect();
-        let conn_len: Vec<usize> = model.layers.iter().map(|l| l.conn_logits.len()).collect();
-        let w_len: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
-        let k = model.head.k;
-        let workers = (0..threads)
-            .map(|_| Worker {
-                acts: zeros(&acts),
-                grads: zeros(&acts),
-                dcoef: zeros(&coef_len),
-                slot_grad: zeros(&slot_len),
-                dconn: zeros(&conn_len),
-                scores: vec![0.0; k * bs],
-                dscores: vec![0.0; k * bs],
-                col: vec![0.0; k],
-                labels: vec![None; bs],
-                loss: 0.0,
-                correct: 0,
-                active: false,
-            })
-            .collect();
-        let hard = model.layers.iter().any(|l| l.config.sampling.hard());
-        let gumbel = |l: &crate::layer::LogicDense| l.config.sampling.gumbel();
-        let noise_len: Vec<usize> = model
-            .layers
-            .iter()
-            .map(|l| if gumbel(l) { l.noise_len() } else { 0 })
-            .collect();
-        let noisy_len: Vec<usize> = model
-            .layers
-            .iter()
-            .map(|l| {
-                if gumbel(l) && l.noise_on_weights() {
-                    l.weights.len()
-                } else {
-                    0
-                }
-            })
-            .collect();
-        Plan {
-            batch,
-            bs,
-            blocks,
-            workers,
-            coef_soft: zeros(&coef_len),
-            coef_hard: if hard { zeros(&coef_len) } else { Vec::new() },
-            dcoef: zeros(&coef_len),
-            dw: zeros(&w_len),
-            dconn: zeros(&conn_len),
-            dlogits: zeros(&conn_len),
-            noise: zeros(&noise_len),
-            w_noisy: zeros(&noisy_len),
-        }
-    }
 }
 
 impl Trainer {
@@ -636,139 +511,5 @@ impl Trainer {
             });
         }
         Ok((loss, correct, seen))
-    }
-}
-
-impl Worker {
-    #[allow(clippy::too_many_arguments)]
-    fn run_block(
-        &mut self,
-        model: &Model,
-        coef_soft: &[Vec<f32>],
-        coef_hard: &[Vec<f32>],
-        data: EncodedSet,
-        idx: &[usize],
-        bs: usize,
-        scale: f32,
-        accumulate: bool,
-    ) {
-        let dim = data.dim;
-        let input = &mut self.acts[0];
-        for (s, &i) in idx.iter().enumerate() {
-            let x = &data.bits[i * dim..(i + 1) * dim];
-            for (f, &b) in x.iter().enumerate() {
-                input[f * bs + s] = b as f32;
-            }
-            self.labels[s] = Some(data.labels[i]);
-        }
-        self.labels[idx.len()..].iter_mut().for_each(|l| *l = None);
-
-        for (l, layer) in model.layers.iter().enumerate() {
-            let hard = layer.config.sampling.hard();
-            let coef = if hard { &coef_hard[l] } else { &coef_soft[l] };
-            let sigmoid = layer.config.parametrization.sigmoid_output() && !hard;
-            let (a, b) = self.acts.split_at_mut(l + 1);
-            if layer.config.parametrization.multilinear() {
-                kernel::forward(
-                    layer.rank(),
-                    &layer.ids,
-                    coef,
-                    sigmoid,
-                    &a[l],
-                    &mut b[0],
-                    bs,
-                );
-            } else {
-                dwn_kernel::forward(layer.rank(), &layer.ids, coef, &a[l], &mut b[0], bs);
-            }
-        }
-        let last = model.layers.len();
-        model.head.forward(&self.acts[last], &mut self.scores, bs);
-        let (loss, correct) = softmax_cross_entropy(
-            &self.scores,
-            &self.labels,
-            model.head.k,
-            bs,
-            scale,
-            &mut self.dscores,
-            &mut self.col,
-        );
-        self.loss += loss;
-        self.correct += correct;
-        model
-            .head
-            .backward(&self.dscores, &mut self.grads[last], bs);
-        for (l, layer) in model.layers.iter().enumerate().rev() {
-            let sigmoid = layer.config.parametrization.sigmoid_output();
-            let (a, b) = self.grads.split_at_mut(l + 1);
-            let grad_in = if l > 0 {
-                a[l].iter_mut().for_each(|v| *v = 0.0);
-                Some(&mut a[l][..])
-            } else {
-                None
-            };
-            let learn = layer.config.learnable();
-            let slot_grad = learn.then_some(&mut self.slot_grad[l][..]);
-            let (x, g, dc) = (&self.acts[l], &b[0], &mut self.dcoef[l]);
-            if layer.config.parametrization.multilinear() {
-                let c = &coef_soft[l];
-                kernel::backward(
-                    layer.rank(),
-                    &layer.ids,
-                    c,
-                    sigmoid,
-                    x,
-                    g,
-                    grad_in,
-                    slot_grad,
-                    dc,
-                    accumulate,
-                    bs,
-                );
-            } else {
-                let t = &coef_soft[l];
-                dwn_kernel::backward(
-                    layer.rank(),
-                    &layer.ids,
-                    t,
-                    x,
-                    g,
-                    grad_in,
-                    slot_grad,
-                    dc,
-                    accumulate,
-                    bs,
-                );
-            }
-            if learn {
-                learnable::candidate_grads(
-                    &self.slot_grad[l],
-                    &self.acts[l],
-                    &layer.candidates,
-                    layer.config.num_candidates,
-                    bs,
-                    &mut self.dconn[l],
-                    accumulate,
-                );
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::plan_blocks;
-
-    #[test]
-    fn blocks_cover_the_batch() {
-        for &(batch, threads) in &[(128, 2), (100, 2), (1, 4), (1000, 3), (17, 1)] {
-            let (bs, blocks) = plan_blocks(batch, threads, 0);
-            assert_eq!(bs % 16, 0);
-            assert!(
-                bs * blocks >= batch && bs * (blocks - 1) < batch,
-                "{batch} {threads}"
-            );
-        }
-        assert_eq!(plan_blocks(128, 2, 0), (64, 2));
     }
 }

@@ -1,0 +1,131 @@
+//! The plan of a training step: every buffer sized once for a batch size and thread count,
+//! so that a planned step allocates nothing (see `compile`).
+
+use super::worker::Worker;
+use crate::layer::kernel;
+use crate::Model;
+
+/// Every buffer a step needs, sized once for a batch size (see `compile`).
+pub(super) struct Plan {
+    pub(super) batch: usize,
+    pub(super) bs: usize,
+    pub(super) blocks: usize,
+    pub(super) workers: Vec<Worker>,
+    pub(super) coef_soft: Vec<Vec<f32>>,
+    pub(super) coef_hard: Vec<Vec<f32>>,
+    pub(super) dcoef: Vec<Vec<f32>>,
+    pub(super) dw: Vec<Vec<f32>>,
+    pub(super) dconn: Vec<Vec<f32>>,
+    pub(super) dlogits: Vec<Vec<f32>>,
+    /// Gumbel sampling: this step's noise and, where it goes on the weights, the noisy weights.
+    pub(super) noise: Vec<Vec<f32>>,
+    pub(super) w_noisy: Vec<Vec<f32>>,
+}
+
+/// Block size and block count for a batch: at least one block per thread.
+fn plan_blocks(batch: usize, threads: usize, target: usize) -> (usize, usize) {
+    let target = if target == 0 { 64 } else { target };
+    let blocks = threads
+        .max(batch.div_ceil(target))
+        .min(batch.div_ceil(kernel::LANES));
+    let bs = batch.div_ceil(blocks).div_ceil(kernel::LANES) * kernel::LANES;
+    (bs, batch.div_ceil(bs))
+}
+
+fn zeros(lens: &[usize]) -> Vec<Vec<f32>> {
+    lens.iter().map(|&n| vec![0.0; n]).collect()
+}
+
+impl Plan {
+    pub(super) fn new(model: &Model, batch: usize, threads: usize, block: usize) -> Plan {
+        let (bs, blocks) = plan_blocks(batch, threads, block);
+        let mut widths = vec![model.encoder.output_dim()];
+        widths.extend(model.layers.iter().map(|l| l.out_dim()));
+        let acts: Vec<usize> = widths.iter().map(|&w| w * bs).collect();
+        let coef_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| l.out_dim() << l.rank())
+            .collect();
+        let slot_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| {
+                if l.config.learnable() {
+                    l.out_dim() * l.rank() * bs
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let conn_len: Vec<usize> = model.layers.iter().map(|l| l.conn_logits.len()).collect();
+        let w_len: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
+        let k = model.head.k;
+        let workers = (0..threads)
+            .map(|_| Worker {
+                acts: zeros(&acts),
+                grads: zeros(&acts),
+                dcoef: zeros(&coef_len),
+                slot_grad: zeros(&slot_len),
+                dconn: zeros(&conn_len),
+                scores: vec![0.0; k * bs],
+                dscores: vec![0.0; k * bs],
+                col: vec![0.0; k],
+                labels: vec![None; bs],
+                loss: 0.0,
+                correct: 0,
+                active: false,
+            })
+            .collect();
+        let hard = model.layers.iter().any(|l| l.config.sampling.hard());
+        let gumbel = |l: &crate::layer::LogicDense| l.config.sampling.gumbel();
+        let noise_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| if gumbel(l) { l.noise_len() } else { 0 })
+            .collect();
+        let noisy_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| {
+                if gumbel(l) && l.noise_on_weights() {
+                    l.weights.len()
+                } else {
+                    0
+                }
+            })
+            .collect();
+        Plan {
+            batch,
+            bs,
+            blocks,
+            workers,
+            coef_soft: zeros(&coef_len),
+            coef_hard: if hard { zeros(&coef_len) } else { Vec::new() },
+            dcoef: zeros(&coef_len),
+            dw: zeros(&w_len),
+            dconn: zeros(&conn_len),
+            dlogits: zeros(&conn_len),
+            noise: zeros(&noise_len),
+            w_noisy: zeros(&noisy_len),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_blocks;
+
+    #[test]
+    fn blocks_cover_the_batch() {
+        for &(batch, threads) in &[(128, 2), (100, 2), (1, 4), (1000, 3), (17, 1)] {
+            let (bs, blocks) = plan_blocks(batch, threads, 0);
+            assert_eq!(bs % 16, 0);
+            assert!(
+                bs * blocks >= batch && bs * (blocks - 1) < batch,
+                "{batch} {threads}"
+            );
+        }
+        assert_eq!(plan_blocks(128, 2, 0), (64, 2));
+    }
+}
