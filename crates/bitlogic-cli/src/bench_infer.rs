@@ -6,13 +6,11 @@
 //! far slower, so it runs on the first `--eval-samples` samples only (rates are per sample);
 //! its counts are checked against the packed ones as a side effect.
 
+use crate::bench_model::{median, RandomNet};
 use anyhow::{bail, Result};
-use bitlogic::encoder::{Encoder, EncoderKind};
 use bitlogic::io::model_file;
-use bitlogic::layer::{Parametrization, WeightInit};
 use bitlogic::packed::{self, Options, PackedLogicNet};
 use bitlogic::rng::Rng;
-use bitlogic::{Model, ModelConfig};
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
@@ -26,27 +24,8 @@ pub struct BenchInferArgs {
     /// Benchmark a random model built from --in-dim/--width/--depth/--lut-rank instead.
     #[arg(long)]
     pub random: bool,
-    /// Input bits of the random model.
-    #[arg(long, default_value_t = 784)]
-    pub in_dim: usize,
-    /// Neurons per LogicDense layer of the random model.
-    #[arg(long, default_value_t = 8000)]
-    pub width: usize,
-    /// LogicDense layers of the random model.
-    #[arg(long, default_value_t = 6)]
-    pub depth: usize,
-    /// Inputs per LUT of the random model (1–6; difflogic: 2).
-    #[arg(long, default_value_t = 2)]
-    pub lut_rank: usize,
-    /// Parametrization of the random model: light, difflogic or warp.
-    #[arg(long, default_value = "light")]
-    pub parametrization: String,
-    /// Classes of the random model's GroupSum head.
-    #[arg(long, default_value_t = 10)]
-    pub classes: usize,
-    /// Seed of the random model and of the input bits.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub net: RandomNet,
     /// Worker threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -67,27 +46,6 @@ pub struct BenchInferArgs {
     pub json: bool,
 }
 
-/// A random model: every LUT entry an independent coin (random init, so tables are uniform
-/// over all functions — no residual pass-throughs for the simplifier to remove).
-fn random_model(a: &BenchInferArgs) -> Result<Model> {
-    let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false)?;
-    let lo_hi: Vec<f32> = (0..2 * a.in_dim)
-        .map(|i| (i >= a.in_dim) as u8 as f32)
-        .collect();
-    enc.fit(&lo_hi, 2, a.in_dim)?;
-    let cfg = ModelConfig {
-        encoder_bits: 1,
-        widths: vec![a.width; a.depth],
-        lut_rank: a.lut_rank,
-        parametrization: Parametrization::parse(&a.parametrization)?,
-        weight_init: WeightInit::Random,
-        classes: a.classes,
-        seed: a.seed,
-        ..ModelConfig::default()
-    };
-    Ok(Model::new(cfg, enc)?)
-}
-
 /// Median seconds of `reps` calls of `f`, after one warm-up call.
 fn time<T>(reps: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
     let mut last = f()?;
@@ -97,14 +55,13 @@ fn time<T>(reps: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
         last = f()?;
         secs.push(t.elapsed().as_secs_f64());
     }
-    secs.sort_by(|a, b| a.total_cmp(b));
-    Ok((secs[secs.len() / 2], last))
+    Ok((median(secs), last))
 }
 
 pub fn run(a: &BenchInferArgs) -> Result<()> {
     let model = match &a.model {
         Some(path) => model_file::load(path)?.model,
-        None => random_model(a)?,
+        None => a.net.build()?,
     };
     if a.batch == 0 {
         bail!("--batch must be at least 1");
@@ -121,7 +78,7 @@ pub fn run(a: &BenchInferArgs) -> Result<()> {
     let dim = net.input_dim();
     let n = a.batch;
     let ne = a.eval_samples.clamp(1, n);
-    let mut rng = Rng::new(a.seed ^ 0xB17);
+    let mut rng = Rng::new(a.net.seed ^ 0xB17);
     let bits: Vec<u8> = (0..n * dim).map(|_| (rng.next_u64() & 1) as u8).collect();
 
     let r = packed::with_threads(threads, || -> Result<_> {
@@ -141,7 +98,7 @@ pub fn run(a: &BenchInferArgs) -> Result<()> {
     let core_sps = n as f64 / tw;
     let eval_sps = ne as f64 / te;
     let g = net.gate_counts();
-    let desc = describe(a, &model);
+    let desc = describe(a);
     if a.json {
         println!(
             "{}",
@@ -176,17 +133,9 @@ pub fn run(a: &BenchInferArgs) -> Result<()> {
     Ok(())
 }
 
-fn describe(a: &BenchInferArgs, m: &Model) -> String {
-    if let Some(p) = &a.model {
-        return p.display().to_string();
+fn describe(a: &BenchInferArgs) -> String {
+    match &a.model {
+        Some(p) => p.display().to_string(),
+        None => a.net.describe(),
     }
-    format!(
-        "random {} → {} × {} → GroupSum({}), {} rank {}",
-        a.in_dim,
-        a.width,
-        a.depth,
-        m.head.k,
-        m.config.parametrization.name(),
-        a.lut_rank
-    )
 }

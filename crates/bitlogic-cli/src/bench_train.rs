@@ -4,29 +4,21 @@
 //! individual optimisation steps and reports the median. Peak memory is the process's
 //! high-water mark (VmHWM), so run one configuration per process.
 
+use crate::bench_model::{median, RandomNet};
 use anyhow::Result;
-use bitlogic::encoder::{Encoder, EncoderKind};
-use bitlogic::layer::{simd::simd_level, Parametrization};
+use bitlogic::layer::simd::simd_level;
 use bitlogic::rng::Rng;
 use bitlogic::train::trainer::EncodedSet;
 use bitlogic::train::{AmpDtype, CompileMode, CompileOptions, TrainConfig, Trainer};
-use bitlogic::{Model, ModelConfig};
+use bitlogic::Model;
 use clap::Args;
 use serde_json::json;
 use std::time::Instant;
 
 #[derive(Args)]
 pub struct BenchTrainArgs {
-    #[arg(long, default_value_t = 784)]
-    pub in_dim: usize,
-    #[arg(long, default_value_t = 8000)]
-    pub width: usize,
-    #[arg(long, default_value_t = 6)]
-    pub depth: usize,
-    #[arg(long, default_value_t = 2)]
-    pub lut_rank: usize,
-    #[arg(long, default_value = "light")]
-    pub parametrization: String,
+    #[command(flatten)]
+    pub net: RandomNet,
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Worker threads (default: all cores).
@@ -62,11 +54,6 @@ pub fn peak_rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 /// Median step time of `steps` steps after 3 warm-up steps (autotuning, if any, happens in
 /// the first warm-up step).
 fn time_steps(model: &Model, config: TrainConfig, a: &BenchTrainArgs) -> Result<(f64, Trainer)> {
@@ -74,13 +61,13 @@ fn time_steps(model: &Model, config: TrainConfig, a: &BenchTrainArgs) -> Result<
     let mut trainer = Trainer::new(&model, config)?;
     let n = a.batch * 4;
     let mut rng = Rng::new(7);
-    let bits: Vec<u8> = (0..n * a.in_dim)
+    let bits: Vec<u8> = (0..n * a.net.in_dim)
         .map(|_| (rng.next_u64() & 1) as u8)
         .collect();
     let labels: Vec<u32> = (0..n).map(|_| rng.below(10) as u32).collect();
     let data = EncodedSet {
         n,
-        dim: a.in_dim,
+        dim: a.net.in_dim,
         bits: &bits,
         labels: &labels,
     };
@@ -106,21 +93,7 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
         ..CompileOptions::default()
     };
     compile.validate()?;
-    let parametrization = Parametrization::parse(&a.parametrization)?;
-    let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false)?;
-    let lo_hi: Vec<f32> = (0..2 * a.in_dim)
-        .map(|i| (i >= a.in_dim) as u8 as f32)
-        .collect();
-    enc.fit(&lo_hi, 2, a.in_dim)?;
-    let cfg = ModelConfig {
-        encoder_bits: 1,
-        widths: vec![a.width; a.depth],
-        lut_rank: a.lut_rank,
-        parametrization,
-        classes: 10,
-        ..ModelConfig::default()
-    };
-    let model = Model::new(cfg, enc)?;
+    let model = a.net.build()?;
     let base = TrainConfig {
         batch: a.batch,
         threads: a.threads,
@@ -140,14 +113,7 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
     let sps = a.batch as f64 / step;
     let eager_sps = a.batch as f64 / eager_step;
     let rss = peak_rss_bytes();
-    let model_desc = format!(
-        "{} → {} × {} → GroupSum(10), {} rank {}",
-        a.in_dim,
-        a.width,
-        a.depth,
-        parametrization.name(),
-        a.lut_rank
-    );
+    let model_desc = a.net.describe();
     if a.json {
         println!(
             "{}",

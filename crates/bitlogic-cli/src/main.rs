@@ -1,6 +1,7 @@
 //! The `bitlogic` command: train, evaluate, inspect and benchmark lookup-table networks.
 
 mod bench_infer;
+mod bench_model;
 mod bench_train;
 mod data;
 mod eval;
