@@ -87,16 +87,22 @@ fn backward_any<S: Lanes>(
             if grad_in.is_none() && slot_grad.is_none() {
                 continue;
             }
-            for j in 0..rank {
-                let bit = 1u32 << (rank - 1 - j);
-                let mut acc = [0f32; LANES];
-                for (kk, &tk) in t.iter().enumerate() {
-                    let s = if kk as u32 & bit != 0 { tk } else { -tk };
+            // Walk the table by offset d = k ⊕ k̂: the entry T[k̂ ⊕ d] is gathered once per lane
+            // and shared by every input, and its weight 1 / (H_j + 1) depends on d and j only.
+            let mut acc = [[0f32; LANES]; 6];
+            for d in 0..k as u32 {
+                let v: [f32; LANES] = std::array::from_fn(|l| t[(addr[l] ^ d) as usize]);
+                for (j, acc) in acc[..rank].iter_mut().enumerate() {
+                    let bit = 1u32 << (rank - 1 - j);
+                    let w = recip[(d & !bit).count_ones() as usize];
                     for l in 0..LANES {
-                        let h = ((kk as u32 ^ addr[l]) & !bit).count_ones() as usize;
-                        acc[l] += s * recip[h];
+                        // s_j(k) = +1 when bit j of k = k̂ ⊕ d is set.
+                        let sign = if (addr[l] ^ d) & bit != 0 { w } else { -w };
+                        acc[l] += sign * v[l];
                     }
                 }
+            }
+            for (j, acc) in acc[..rank].iter().enumerate() {
                 let dx: [f32; LANES] = std::array::from_fn(|l| 0.5 * gc[l] * acc[l]);
                 if let Some(gi) = grad_in.as_deref_mut() {
                     let dst = &mut gi[rows[j] + c..rows[j] + c + LANES];
