@@ -41,6 +41,21 @@ pub fn sigmoid_approx(z: f32) -> f32 {
     1.0 / (1.0 + exp_approx(-z))
 }
 
+/// The first level of the lerp tree pairs corners 2m and 2m+1 (they differ in input n−1):
+/// their low value and their difference, broadcast to all lanes (entries ≥ K/2 unused).
+#[inline(always)]
+fn first_level<S: Lanes, const K: usize>(a: &[f32]) -> ([S::V; K], [S::V; K]) {
+    let lo = std::array::from_fn(|m| S::splat(if m < K / 2 { a[2 * m] } else { 0.0 }));
+    let d = std::array::from_fn(|m| {
+        S::splat(if m < K / 2 {
+            a[2 * m + 1] - a[2 * m]
+        } else {
+            0.0
+        })
+    });
+    (lo, d)
+}
+
 #[inline(always)]
 fn forward_n<S: Lanes, const N: usize, const K: usize>(
     ids: &[u32],
@@ -60,15 +75,7 @@ fn forward_n<S: Lanes, const N: usize, const K: usize>(
             assert!(r < in_dim);
             input[r * bs..].as_ptr()
         });
-        let lo: [S::V; K] =
-            std::array::from_fn(|m| S::splat(if m < K / 2 { a[2 * m] } else { 0.0 }));
-        let d: [S::V; K] = std::array::from_fn(|m| {
-            S::splat(if m < K / 2 {
-                a[2 * m + 1] - a[2 * m]
-            } else {
-                0.0
-            })
-        });
+        let (lo, d) = first_level::<S, K>(a);
         for c in (0..bs).step_by(LANES) {
             // SAFETY: every row holds `bs` floats and c + 16 <= bs.
             unsafe {
@@ -129,15 +136,7 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool, const SL
             assert!(r < in_dim);
             r * bs
         });
-        let lo: [S::V; K] =
-            std::array::from_fn(|m| S::splat(if m < K / 2 { a[2 * m] } else { 0.0 }));
-        let d: [S::V; K] = std::array::from_fn(|m| {
-            S::splat(if m < K / 2 {
-                a[2 * m + 1] - a[2 * m]
-            } else {
-                0.0
-            })
-        });
+        let (lo, d) = first_level::<S, K>(a);
         let mut da = [S::splat(0.0); K];
         for c in (0..bs).step_by(LANES) {
             // SAFETY: rows were bounds-checked above and c + 16 <= bs.

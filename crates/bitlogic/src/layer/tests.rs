@@ -91,6 +91,22 @@ fn kernel_backward(
     (dw, dx)
 }
 
+/// Eval-mode outputs `[out][bs]` of a layer on feature-major bits `[in][bs]`, one sample at a
+/// time through `eval_bits` (the hard lookup every fast path must match).
+fn lut_outputs(l: &LogicDense, bits: &[u8], bs: usize) -> Vec<u8> {
+    let (luts, ids) = l.get_luts_and_ids();
+    let mut y = vec![0u8; l.out_dim() * bs];
+    for s in 0..bs {
+        let sample: Vec<u8> = (0..l.in_dim()).map(|f| bits[f * bs + s]).collect();
+        let mut out = vec![0u8; l.out_dim()];
+        eval_bits(l.rank(), &luts, &ids, &sample, &mut out);
+        for (i, o) in out.into_iter().enumerate() {
+            y[i * bs + s] = o;
+        }
+    }
+    y
+}
+
 fn close(a: f64, b: f64, what: &str) {
     let tol = 2e-3 * a.abs().max(b.abs()) + 2e-4;
     assert!((a - b).abs() <= tol, "{what}: analytic {a} vs numeric {b}");
@@ -217,18 +233,13 @@ fn hard_forward_is_the_lut_at_binary_inputs() {
             let x: Vec<f32> = bits.iter().map(|&b| b as f32).collect();
             let y = kernel_forward(&l, true, &x, bs);
             let soft = kernel_forward(&l, false, &x, bs);
-            let (luts, ids) = l.get_luts_and_ids();
-            for s in 0..bs {
-                let sample: Vec<u8> = (0..l.in_dim()).map(|f| bits[f * bs + s]).collect();
-                let mut out = vec![0u8; l.out_dim()];
-                eval_bits(rank, &luts, &ids, &sample, &mut out);
-                for i in 0..l.out_dim() {
-                    assert_eq!(y[i * bs + s], out[i] as f32, "{p:?} rank {rank}");
-                    // light and warp: the discrete LUT is the relaxed one rounded at the same
-                    // corner (difflogic's argmax gate need not agree with its mixture).
-                    if p != Parametrization::Difflogic {
-                        assert_eq!((soft[i * bs + s] > 0.5) as u8, out[i], "{p:?} rank {rank}");
-                    }
+            let lut = lut_outputs(&l, &bits, bs);
+            for (j, &out) in lut.iter().enumerate() {
+                assert_eq!(y[j], out as f32, "{p:?} rank {rank}");
+                // light and warp: the discrete LUT is the relaxed one rounded at the same
+                // corner (difflogic's argmax gate need not agree with its mixture).
+                if p != Parametrization::Difflogic {
+                    assert_eq!((soft[j] > 0.5) as u8, out, "{p:?} rank {rank}");
                 }
             }
         }
@@ -564,14 +575,9 @@ fn dwn_hard_forward_and_luts_agree() {
         l.fold(true, &mut hard);
         let mut y = vec![0.0; l.out_dim() * bs];
         dwn_kernel::forward(rank, &l.ids, &hard, &x, &mut y, bs);
-        let (luts, ids) = l.get_luts_and_ids();
-        for s in 0..bs {
-            let sample: Vec<u8> = (0..l.in_dim()).map(|f| bits[f * bs + s]).collect();
-            let mut out = vec![0u8; l.out_dim()];
-            eval_bits(rank, &luts, &ids, &sample, &mut out);
-            for i in 0..l.out_dim() {
-                assert_eq!(y[i * bs + s], out[i] as f32, "rank {rank}");
-            }
+        let lut = lut_outputs(&l, &bits, bs);
+        for (j, &out) in lut.iter().enumerate() {
+            assert_eq!(y[j], out as f32, "rank {rank}");
         }
     }
 }
