@@ -63,9 +63,8 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         );
     }
     println!(
-        "head      GroupSum(k = {}, τ = {}), {} neurons per class",
-        m.head.k,
-        m.head.tau,
+        "head      {}, {} neurons per class",
+        m.head.label(),
         m.head.group_size()
     );
     println!("parameters {}", m.parameters());

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use bitlogic::encoder::EncoderKind;
+use bitlogic::head::{HeadKind, DEFAULT_WBITS};
 use bitlogic::layer::{ConnectionKind, Parametrization, Sampling, WeightInit};
 use bitlogic::train::{
     AmpDtype, CompileMode, CompileOptions, LrSchedule, OptimizerKind, TrainConfig,
@@ -24,16 +25,23 @@ pub struct TrainArgs {
     /// Output directory for model.safetensors, metrics.json and curves.png.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// light, difflogic (rank 2), warp, linear, polylut or dwn.
+    /// light, difflogic (rank 2), warp, linear, polylut, neurallut or dwn.
     #[arg(long)]
     pub parametrization: Option<String>,
     /// Monomial degree of polylut (1–6, default 2).
     #[arg(long)]
     pub poly_degree: Option<u8>,
+    /// Hidden tanh units per layer of each neurallut MLP (1–32, default 8).
+    #[arg(long)]
+    pub neurallut_hidden: Option<u8>,
+    /// Hidden layers of each neurallut MLP (1–4, default 2).
+    #[arg(long)]
+    pub neurallut_depth: Option<u8>,
     /// Inputs per LUT (1–6; difflogic: 2).
     #[arg(long)]
     pub lut_rank: Option<usize>,
-    /// fixed (= random-unique), random-unique, random or learnable.
+    /// fixed (= random-unique), random-unique, random or learnable; or one per layer,
+    /// comma-separated (e.g. learnable,fixed).
     #[arg(long)]
     pub connections: Option<String>,
     /// Candidate inputs per LUT slot (learnable connections).
@@ -62,7 +70,17 @@ pub struct TrainArgs {
     pub weight_init: Option<String>,
     #[arg(long)]
     pub residual_probability: Option<f32>,
-    /// thermometer or distributive.
+    /// group-sum (default) or grouped-dsp (GroupSum then a learnable k×k matrix tanh(W),
+    /// integer multiply-accumulate at eval).
+    #[arg(long)]
+    pub head: Option<String>,
+    /// β of the grouped-dsp head (scales its scores in training; default 1).
+    #[arg(long)]
+    pub dsp_beta: Option<f32>,
+    /// Signed integer bits of the grouped-dsp matrix at eval (2–16, default 8).
+    #[arg(long)]
+    pub dsp_wbits: Option<u32>,
+    /// thermometer, distributive (quantile thermometer) or fixed-point (UniformFixedPoint).
     #[arg(long)]
     pub encoder: Option<String>,
     /// Thermometer bits per input feature.
@@ -82,7 +100,7 @@ pub struct TrainArgs {
     pub optimizer: Option<String>,
     #[arg(long)]
     pub weight_decay: Option<f32>,
-    /// constant or cosine (decays to 0 over the run).
+    /// constant, cosine (decays to 0 over the run) or step:EVERY:GAMMA (StepLR per epoch).
     #[arg(long)]
     pub lr_schedule: Option<String>,
     #[arg(long)]
@@ -170,6 +188,8 @@ fn merge(file: TrainArgs, cli: TrainArgs) -> TrainArgs {
         out,
         parametrization,
         poly_degree,
+        neurallut_hidden,
+        neurallut_depth,
         lut_rank,
         connections,
         num_candidates,
@@ -200,10 +220,59 @@ fn merge(file: TrainArgs, cli: TrainArgs) -> TrainArgs {
         test_csv,
         label_column,
         no_header,
+        head,
+        dsp_beta,
+        dsp_wbits,
         augment_shift,
         train_subset,
         quiet
     )
+}
+
+/// The parametrization with its options; an option given for another parametrization is an
+/// error rather than silently ignored.
+fn parametrization(args: &TrainArgs, default: Parametrization) -> Result<Parametrization> {
+    let p = match &args.parametrization {
+        Some(p) => Parametrization::parse(p)?,
+        None => default,
+    };
+    let mlp = args.neurallut_hidden.is_some() || args.neurallut_depth.is_some();
+    Ok(match p {
+        Parametrization::PolyLut { degree } if !mlp => Parametrization::PolyLut {
+            degree: args.poly_degree.unwrap_or(degree),
+        },
+        Parametrization::NeuraLut { hidden, depth } if args.poly_degree.is_none() => {
+            Parametrization::NeuraLut {
+                hidden: args.neurallut_hidden.unwrap_or(hidden),
+                depth: args.neurallut_depth.unwrap_or(depth),
+            }
+        }
+        p if args.poly_degree.is_some() => {
+            bail!("--poly-degree applies to --parametrization polylut only (got {})", p.name())
+        }
+        p if mlp => bail!(
+            "--neurallut-hidden/--neurallut-depth apply to --parametrization neurallut only (got {})",
+            p.name()
+        ),
+        p => p,
+    })
+}
+
+fn head_kind(args: &TrainArgs) -> Result<HeadKind> {
+    let dsp_option = args.dsp_beta.is_some() || args.dsp_wbits.is_some();
+    let kind = match args.head.as_deref() {
+        None | Some("group-sum") | Some("group_sum") | Some("groupsum") if dsp_option => {
+            bail!("--dsp-beta/--dsp-wbits apply to --head grouped-dsp only")
+        }
+        None | Some("group-sum") | Some("group_sum") | Some("groupsum") => HeadKind::GroupSum,
+        Some("grouped-dsp") | Some("grouped_dsp") | Some("groupeddsp") => HeadKind::GroupedDsp {
+            beta: args.dsp_beta.unwrap_or(1.0),
+            wbits: args.dsp_wbits.unwrap_or(DEFAULT_WBITS),
+        },
+        Some(other) => bail!("unknown head '{other}' (valid: group-sum, grouped-dsp)"),
+    };
+    kind.validate()?;
+    Ok(kind)
 }
 
 pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
@@ -218,15 +287,7 @@ pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
         None => cli,
     };
     let d = main_job_model();
-    let parametrization = match (&args.parametrization, args.poly_degree) {
-        (Some(p), degree) => match (Parametrization::parse(p)?, degree) {
-            (Parametrization::PolyLut { .. }, Some(degree)) => Parametrization::PolyLut { degree },
-            (_, Some(_)) => bail!("--poly-degree applies to --parametrization polylut only"),
-            (p, None) => p,
-        },
-        (None, Some(_)) => bail!("--poly-degree applies to --parametrization polylut only"),
-        (None, None) => d.parametrization,
-    };
+    let parametrization = parametrization(&args, d.parametrization)?;
     let widths = match (&args.width, args.depth) {
         (Some(w), _) if w.len() > 1 => w.clone(),
         (Some(w), depth) => vec![w.first().copied().unwrap_or(0); depth.unwrap_or(d.widths.len())],
@@ -236,6 +297,25 @@ pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
     if widths.is_empty() || widths.contains(&0) {
         bail!("--depth and --width must be at least 1 (got widths {widths:?})");
     }
+    let (connections, layer_connections) = match &args.connections {
+        Some(c) if c.contains(',') => {
+            let per_layer = c
+                .split(',')
+                .map(|c| ConnectionKind::parse(c.trim()))
+                .collect::<bitlogic::Result<Vec<_>>>()?;
+            if per_layer.len() != widths.len() {
+                bail!(
+                    "--connections {c} names {} layers but the model has {} (one kind for all, \
+                     or one per layer)",
+                    per_layer.len(),
+                    widths.len()
+                );
+            }
+            (per_layer[0], per_layer)
+        }
+        Some(c) => (ConnectionKind::parse(c)?, Vec::new()),
+        None => (d.connections, Vec::new()),
+    };
     let residual_probability = args.residual_probability.unwrap_or(0.951);
     let weight_init = match args.weight_init.as_deref() {
         Some("residual") => WeightInit::Residual {
@@ -254,10 +334,8 @@ pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
         widths,
         lut_rank: args.lut_rank.unwrap_or(d.lut_rank),
         parametrization,
-        connections: match &args.connections {
-            Some(c) => ConnectionKind::parse(c)?,
-            None => d.connections,
-        },
+        connections,
+        layer_connections,
         num_candidates: args.num_candidates.unwrap_or(d.num_candidates),
         connection_temperature: args
             .connection_temperature
@@ -269,6 +347,7 @@ pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
         },
         weight_init,
         group_tau: args.tau.unwrap_or(d.group_tau),
+        head: head_kind(&args)?,
         classes: d.classes,
         seed: args.seed.unwrap_or(d.seed),
     };

@@ -4,12 +4,11 @@ use crate::data::{self, CSV_SCHEMA_KEY};
 use crate::plot::{write_curves, CurvePoint};
 use crate::settings::{resolve, TrainArgs};
 use anyhow::{bail, Context, Result};
-use bitlogic::encoder::Encoder;
 use bitlogic::io::augment::shift_images;
 use bitlogic::io::model_file;
 use bitlogic::train::trainer::EncodedSet;
 use bitlogic::train::{Progress, Trainer};
-use bitlogic::Model;
+use bitlogic::FeedForward;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -34,15 +33,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     model_cfg.classes = splits.train.classes.max(splits.test.classes);
     let (train, test) = (&splits.train, &splits.test);
 
-    let mut encoder = Encoder::new(
-        model_cfg.encoder,
-        model_cfg.encoder_bits,
-        model_cfg.encoder_per_feature,
-    )?;
-    encoder.fit(&train.x, train.n, train.features)?;
-    let train_bits = encoder.encode(&train.x, train.n)?;
-    let test_bits = encoder.encode(&test.x, test.n)?;
-    let mut model = Model::new(model_cfg, encoder)?;
+    let mut model = FeedForward::from_config(model_cfg).build(&train.x, train.n, train.features)?;
+    let train_bits = model.encoder.encode(&train.x, train.n)?;
+    let test_bits = model.encoder.encode(&test.x, test.n)?;
     let dim = model.encoder.output_dim();
     let train_set = EncodedSet {
         n: train.n,
@@ -61,14 +54,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .with_context(|| format!("cannot create output directory {}", r.out.display()))?;
     let mut trainer = Trainer::new(&model, r.train.clone())?;
     eprintln!(
-        "bitlogic: {} → {} bits → {:?} (rank {}, {}) → GroupSum({}, τ={}) | {} train / {} test | {} epochs, batch {}, lr {}, {} threads, {} SIMD",
+        "bitlogic: {} → {} bits → {:?} (rank {}, {}) → {} | {} train / {} test | {} epochs, batch {}, lr {}, {} threads, {} SIMD",
         splits.source,
         dim,
         model.config.widths,
         model.config.lut_rank,
         model.config.parametrization.label(),
-        model.head.k,
-        model.head.tau,
+        model.head.label(),
         train.n,
         test.n,
         r.train.epochs,

@@ -213,3 +213,72 @@ fn config_file_and_csv_data() {
     );
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn neurallut_fixed_point_and_per_layer_connections_train_and_pack_exactly() {
+    let d = tmp("blocks");
+    let out = d.join("out");
+    let r = bitlogic(&[
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--parametrization",
+        "neurallut",
+        "--neurallut-hidden",
+        "4",
+        "--neurallut-depth",
+        "1",
+        "--encoder",
+        "fixed-point",
+        "--encoder-bits",
+        "3",
+        "--connections",
+        "learnable,fixed",
+        "--num-candidates",
+        "4",
+        "--width",
+        "400,200",
+        "--lut-rank",
+        "4",
+        "--epochs",
+        "2",
+        "--lr-schedule",
+        "step:1:0.5",
+        "--train-subset",
+        "3000",
+        "--quiet",
+        "true",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let model = out.join("model.safetensors");
+    let r = bitlogic(&["info", "--model", model.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&r.stdout);
+    for needle in [
+        "fixed-point",
+        "784 features → 2352 bits",
+        "neurallut(hidden 4, depth 1)",
+        "learnable connections",
+        "random-unique connections",
+    ] {
+        assert!(text.contains(needle), "'{needle}' missing from: {text}");
+    }
+    let r = bitlogic(&["eval", "--model", model.to_str().unwrap(), "--json"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(eval["mismatches"].as_u64(), Some(0), "{eval}");
+    assert!(eval["accuracy"].as_f64().unwrap() > 0.6, "{eval}");
+
+    assert_one_line_error(
+        &bitlogic(&["train", "--connections", "learnable,fixed,fixed"]),
+        &["3 layers", "has 2"],
+    );
+    assert_one_line_error(
+        &bitlogic(&["train", "--neurallut-depth", "2"]),
+        &["neurallut only", "light"],
+    );
+    assert_one_line_error(
+        &bitlogic(&["train", "--lr-schedule", "step:0:0.1"]),
+        &["EVERY >= 1"],
+    );
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -10,6 +10,7 @@
 
 pub mod encoder;
 pub mod error;
+pub mod feedforward;
 pub mod head;
 pub mod io;
 pub mod layer;
@@ -24,4 +25,5 @@ pub use error::{Error, Result};
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+pub use feedforward::FeedForward;
 pub use model::{Model, ModelConfig};

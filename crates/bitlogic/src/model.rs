@@ -1,4 +1,5 @@
-//! A feed-forward lookup-table network: encoder → flatten → LogicDense × N → GroupSum.
+//! A feed-forward lookup-table network: encoder → flatten → LogicDense × N → head
+//! (GroupSum or GroupedDSP).
 //!
 //! ```
 //! use bitlogic::{Model, ModelConfig};
@@ -14,7 +15,7 @@
 //! ```
 
 use crate::encoder::{Encoder, EncoderKind};
-use crate::head::{argmax, GroupSum};
+use crate::head::{argmax, Head, HeadKind};
 use crate::layer::{
     self, ConnectionKind, LayerConfig, LogicDense, Parametrization, Sampling, WeightInit,
 };
@@ -34,6 +35,9 @@ pub struct ModelConfig {
     pub lut_rank: usize,
     pub parametrization: Parametrization,
     pub connections: ConnectionKind,
+    /// Per-layer connections, overriding `connections` (empty: `connections` everywhere).
+    /// DWN, for one, learns the first layer's wiring and keeps the others random.
+    pub layer_connections: Vec<ConnectionKind>,
     /// Candidates per slot and their softmax τ, for learnable connections.
     pub num_candidates: usize,
     pub connection_temperature: f32,
@@ -41,8 +45,11 @@ pub struct ModelConfig {
     pub temperature: f32,
     pub sampling: Sampling,
     pub weight_init: WeightInit,
-    /// τ of the GroupSum head.
+    /// τ of the head's group sums.
     pub group_tau: f32,
+    /// The head: GroupSum (the default, also for files written before heads had a kind) or
+    /// GroupedDSP.
+    pub head: HeadKind,
     pub classes: usize,
     /// Seed of connections and initial weights.
     pub seed: u64,
@@ -58,12 +65,14 @@ impl Default for ModelConfig {
             lut_rank: 2,
             parametrization: Parametrization::Light,
             connections: ConnectionKind::RandomUnique,
+            layer_connections: Vec::new(),
             num_candidates: 16,
             connection_temperature: 1.0,
             temperature: 1.0,
             sampling: Sampling::Soft,
             weight_init: WeightInit::Random,
             group_tau: 10.0,
+            head: HeadKind::GroupSum,
             classes: 10,
             seed: 0,
         }
@@ -75,13 +84,18 @@ impl ModelConfig {
         let mut in_dim = input_bits;
         self.widths
             .iter()
-            .map(|&w| {
+            .enumerate()
+            .map(|(l, &w)| {
                 let c = LayerConfig {
                     in_dim,
                     out_dim: w,
                     lut_rank: self.lut_rank,
                     parametrization: self.parametrization,
-                    connections: self.connections,
+                    connections: self
+                        .layer_connections
+                        .get(l)
+                        .copied()
+                        .unwrap_or(self.connections),
                     temperature: self.temperature,
                     sampling: self.sampling,
                     weight_init: self.weight_init,
@@ -101,7 +115,7 @@ pub struct Model {
     pub config: ModelConfig,
     pub encoder: Encoder,
     pub layers: Vec<LogicDense>,
-    pub head: GroupSum,
+    pub head: Head,
 }
 
 impl Model {
@@ -117,6 +131,16 @@ impl Model {
                 "a model needs at least one LogicDense layer (widths is empty)",
             ));
         }
+        if !config.layer_connections.is_empty()
+            && config.layer_connections.len() != config.widths.len()
+        {
+            return Err(Error::invalid(format!(
+                "layer_connections names {} layers but the model has {} (give one per layer, \
+                 or none to use `connections` everywhere)",
+                config.layer_connections.len(),
+                config.widths.len()
+            )));
+        }
         let mut rng = Rng::fork(config.seed, 1);
         let layers = config
             .layer_configs(encoder.output_dim())
@@ -124,7 +148,7 @@ impl Model {
             .map(|c| LogicDense::new(c, &mut rng))
             .collect::<Result<Vec<_>>>()?;
         let last = *config.widths.last().unwrap_or(&0);
-        let head = GroupSum::new(config.classes, config.group_tau, last)?;
+        let head = Head::new(config.head, config.classes, config.group_tau, last)?;
         Ok(Model {
             config,
             encoder,
@@ -133,12 +157,15 @@ impl Model {
         })
     }
 
-    /// Trainable parameters: LUT weights and, for learnable connections, candidate logits.
+    /// Trainable parameters: LUT weights, for learnable connections candidate logits, and
+    /// the head's (GroupedDSP's matrix).
     pub fn parameters(&self) -> usize {
-        self.layers
+        let layers: usize = self
+            .layers
             .iter()
             .map(|l| l.weights.len() + l.conn_logits.len())
-            .sum()
+            .sum();
+        layers + self.head.params().len()
     }
 
     /// LUT neurons (gates) in all layers.
@@ -156,7 +183,8 @@ impl Model {
     }
 
     /// Eval forward from encoded bits (`[n][encoder.output_dim()]`, sample-major): the hard
-    /// LUT lookup in every layer and integer GroupSum counts, `[n][classes]`.
+    /// LUT lookup in every layer and the integer count of ones in each head group,
+    /// `[n][classes]` (GroupSum's class scores; what GroupedDSP's matrix multiplies).
     pub fn eval_counts(&self, bits: &[u8], n: usize) -> Result<Vec<u32>> {
         let dim = self.encoder.output_dim();
         if bits.len() != n * dim {
@@ -166,7 +194,7 @@ impl Model {
             )));
         }
         let tables = self.luts_and_ids();
-        let k = self.head.k;
+        let k = self.head.k();
         let mut out = vec![0u32; n * k];
         out.par_chunks_mut(k * 64)
             .zip(bits.par_chunks(dim * 64))
@@ -187,12 +215,19 @@ impl Model {
         Ok(out)
     }
 
-    /// Eval-mode class predictions for raw features (`[n][input_features]`).
+    /// Eval-mode integer class scores `[n][classes]` from encoded bits: `eval_counts` through
+    /// the integer head (the counts for GroupSum, `Σ_d Q_cd · n_d` for GroupedDSP).
+    pub fn eval_scores(&self, bits: &[u8], n: usize) -> Result<Vec<i64>> {
+        Ok(self.head.eval_scores(&self.eval_counts(bits, n)?))
+    }
+
+    /// Eval-mode class predictions for raw features (`[n][input_features]`): the first
+    /// argmax of `eval_scores`.
     pub fn predict(&self, x: &[f32], n: usize) -> Result<Vec<u32>> {
         let bits = self.encoder.encode(x, n)?;
-        let counts = self.eval_counts(&bits, n)?;
-        Ok(counts
-            .chunks(self.head.k)
+        let scores = self.eval_scores(&bits, n)?;
+        Ok(scores
+            .chunks(self.head.k())
             .map(|c| argmax(c) as u32)
             .collect())
     }

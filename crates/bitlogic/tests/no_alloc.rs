@@ -3,6 +3,7 @@
 
 mod common;
 
+use bitlogic::head::HeadKind;
 use bitlogic::layer::{ConnectionKind, Parametrization, Sampling};
 use bitlogic::rng::Rng;
 use bitlogic::train::trainer::EncodedSet;
@@ -55,24 +56,39 @@ fn count_pool_threads(trainer: &mut Trainer) {
 #[test]
 fn training_steps_do_not_allocate() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    for (p, rank, connections, sampling) in [
+    let dsp = HeadKind::GroupedDsp {
+        beta: 1.0,
+        wbits: 8,
+    };
+    for (p, rank, connections, sampling, head) in [
         (
             Parametrization::Light,
             4,
             ConnectionKind::RandomUnique,
             Sampling::Soft,
+            HeadKind::GroupSum,
         ),
         (
             Parametrization::Warp,
             3,
             ConnectionKind::Learnable,
             Sampling::Hard,
+            HeadKind::GroupSum,
         ),
         (
             Parametrization::Difflogic,
             2,
             ConnectionKind::Random,
             Sampling::Soft,
+            HeadKind::GroupSum,
+        ),
+        // The GroupedDSP head's buffers and its optimizer state are planned too.
+        (
+            Parametrization::Light,
+            3,
+            ConnectionKind::RandomUnique,
+            Sampling::Soft,
+            dsp,
         ),
     ] {
         let cfg = ModelConfig {
@@ -81,6 +97,7 @@ fn training_steps_do_not_allocate() {
             parametrization: p,
             connections,
             sampling,
+            head,
             encoder_bits: 1,
             classes: 10,
             ..ModelConfig::default()
@@ -122,7 +139,10 @@ fn training_steps_do_not_allocate() {
             }
             ALLOCATIONS.load(Ordering::SeqCst) - before
         });
-        assert_eq!(allocated, 0, "{p:?}: {allocated} allocations in 40 steps");
+        assert_eq!(
+            allocated, 0,
+            "{p:?} {head:?}: {allocated} allocations in 40 steps"
+        );
     }
 }
 

@@ -3,13 +3,21 @@
 mod common;
 
 use bitlogic::encoder::{Encoder, EncoderKind};
+use bitlogic::head::{Head, HeadKind};
 use bitlogic::io::idx::Split;
 use bitlogic::train::trainer::EncodedSet;
 use bitlogic::train::{TrainConfig, Trainer};
 use bitlogic::{Model, ModelConfig};
 
-fn setup(threads: usize, seed: u64) -> (Model, Trainer, Vec<u8>, Vec<u32>, Vec<u8>, Vec<u32>) {
-    let train = common::mnist(Split::Train, 6000);
+type Setup = (Model, Trainer, Vec<u8>, Vec<u32>, Vec<u8>, Vec<u32>);
+
+fn setup(threads: usize, seed: u64) -> Setup {
+    setup_with(threads, seed, HeadKind::GroupSum, 6000)
+}
+
+/// `n` training images, 2000 test images, 2 × 1000 rank-4 light layers and `head`.
+fn setup_with(threads: usize, seed: u64, head: HeadKind, n: usize) -> Setup {
+    let train = common::mnist(Split::Train, n);
     let test = common::mnist(Split::Test, 2000);
     let mut enc = Encoder::new(EncoderKind::Thermometer, 2, false).unwrap();
     enc.fit(&train.x, train.n, train.features).unwrap();
@@ -21,6 +29,7 @@ fn setup(threads: usize, seed: u64) -> (Model, Trainer, Vec<u8>, Vec<u32>, Vec<u
         widths: vec![1000, 1000],
         lut_rank: 4,
         group_tau: 10.0,
+        head,
         seed,
         weight_init: bitlogic::layer::WeightInit::Random,
         ..ModelConfig::default()
@@ -132,4 +141,70 @@ fn gumbel_sampling_is_seeded_and_changes_training() {
         .layers
         .iter()
         .all(|l| l.weights.iter().all(|w| w.is_finite())));
+}
+
+const DSP: HeadKind = HeadKind::GroupedDsp {
+    beta: 1.0,
+    wbits: 8,
+};
+
+#[test]
+fn grouped_dsp_head_learns_mnist_subset() {
+    let (mut model, mut trainer, tb, ty, sb, sy) = setup_with(2, 1, DSP, 3000);
+    trainer.config.epochs = 3;
+    let dim = model.encoder.output_dim();
+    let train = EncodedSet {
+        n: ty.len(),
+        dim,
+        bits: &tb,
+        labels: &ty,
+    };
+    let test = EncodedSet {
+        n: sy.len(),
+        dim,
+        bits: &sb,
+        labels: &sy,
+    };
+    let w0 = model.head.params().to_vec();
+    let reports = trainer
+        .fit(&mut model, train, Some(test), &mut |_| {})
+        .unwrap();
+    let acc = reports.last().unwrap().test_accuracy.unwrap();
+    // 3,000 images, 3 epochs, β = 1: measured 0.77 with the integer (8-bit) head (GroupSum on
+    // the same setup: 0.79).
+    assert!(acc >= 0.70, "test accuracy {acc}");
+    assert!(reports[2].train_loss < reports[0].train_loss);
+    // W was trained and stayed finite; some off-diagonal entry (index not a multiple of
+    // k + 1 = 11) left its initial 0, so the head mixes groups.
+    let Head::GroupedDsp(h) = &model.head else {
+        panic!("the model lost its GroupedDSP head")
+    };
+    assert!(h.weights.iter().all(|w| w.is_finite()));
+    assert!(h.weights.iter().zip(&w0).any(|(a, b)| a != b));
+    assert!(h
+        .weights
+        .iter()
+        .enumerate()
+        .any(|(i, &w)| i % 11 != 0 && w != 0.0));
+}
+
+#[test]
+fn grouped_dsp_training_is_deterministic() {
+    let run = |seed| {
+        let (mut model, mut trainer, tb, ty, ..) = setup_with(2, seed, DSP, 640);
+        let dim = model.encoder.output_dim();
+        let train = EncodedSet {
+            n: 640,
+            dim,
+            bits: &tb,
+            labels: &ty,
+        };
+        for chunk in (0..640).collect::<Vec<_>>().chunks(64) {
+            trainer.step(&mut model, train, chunk).unwrap();
+        }
+        model
+    };
+    let a = run(3);
+    assert_eq!(a, run(3));
+    assert_ne!(a.head.params(), run(4).head.params());
 }

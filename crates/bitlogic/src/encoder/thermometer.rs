@@ -1,5 +1,6 @@
-//! Thermometer encoders: each real feature becomes `num_bits` bits, bit `i` set when the value
-//! is above threshold `t_i`, so a larger value lights a longer run of ones.
+//! The encoder: thermometers (here) and the uniform fixed-point code (`fixed_point`). In a
+//! thermometer each real feature becomes `num_bits` bits, bit `i` set when the value is above
+//! threshold `t_i`, so a larger value lights a longer run of ones.
 //!
 //! With `k = num_bits`, fitted on values whose minimum is `min` and maximum `max`:
 //!
@@ -55,16 +56,21 @@ pub enum EncoderKind {
     Thermometer,
     /// Quantiles of the fit data (equal-frequency bins).
     Distributive,
+    /// UniformFixedPoint: the binary code of a uniform quantiser's level (see `fixed_point`);
+    /// its parameters are `[lo, hi]` per group instead of thresholds.
+    FixedPoint,
 }
 
 impl EncoderKind {
-    const VALID: &'static str = "thermometer, distributive (or distributive-thermometer)";
+    const VALID: &'static str =
+        "thermometer, distributive (or distributive-thermometer), fixed-point (or uniform-fixed-point)";
 
     /// Parses a command-line name, ignoring case and surrounding space.
     pub fn parse(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "thermometer" => Ok(Self::Thermometer),
             "distributive" | "distributive-thermometer" => Ok(Self::Distributive),
+            "fixed-point" | "uniform-fixed-point" | "uniformfixedpoint" => Ok(Self::FixedPoint),
             _ => Err(Error::invalid(format!(
                 "unknown encoder '{s}' (valid: {})",
                 Self::VALID
@@ -77,6 +83,15 @@ impl EncoderKind {
         match self {
             Self::Thermometer => "thermometer",
             Self::Distributive => "distributive",
+            Self::FixedPoint => "fixed-point",
+        }
+    }
+
+    /// Stored parameters per group (feature, or the one global group).
+    fn params(&self, num_bits: usize) -> usize {
+        match self {
+            Self::FixedPoint => 2,
+            _ => num_bits,
         }
     }
 }
@@ -96,7 +111,7 @@ pub struct Encoder {
 impl Encoder {
     /// An unfitted encoder.
     pub fn new(kind: EncoderKind, num_bits: usize, per_feature: bool) -> Result<Self> {
-        check_num_bits(num_bits)?;
+        check_num_bits(kind, num_bits)?;
         Ok(Self {
             kind,
             num_bits,
@@ -113,7 +128,7 @@ impl Encoder {
 
     /// Fits thresholds on `x`, sample-major `[n][features]`. Refitting replaces the old fit.
     pub fn fit(&mut self, x: &[f32], n: usize, features: usize) -> Result<()> {
-        check_num_bits(self.num_bits)?;
+        check_num_bits(self.kind, self.num_bits)?;
         if n == 0 {
             return Err(Error::invalid(
                 "cannot fit an encoder on zero samples (n must be at least 1)",
@@ -161,6 +176,14 @@ impl Encoder {
             }
             (EncoderKind::Distributive, false) => quantiles(&mut x.to_vec(), k),
             (EncoderKind::Distributive, true) => column_quantiles(x, n, features, k),
+            (EncoderKind::FixedPoint, false) => {
+                let (lo, hi) = column_min_max(x, 1);
+                vec![lo[0], hi[0]]
+            }
+            (EncoderKind::FixedPoint, true) => {
+                let (lo, hi) = column_min_max(x, features);
+                lo.iter().zip(&hi).flat_map(|(&l, &h)| [l, h]).collect()
+            }
         };
         self.features = features;
         Ok(())
@@ -171,15 +194,17 @@ impl Encoder {
         self.features * self.num_bits
     }
 
-    /// The `num_bits` thresholds applied to `feature`; empty when unfitted or out of range.
+    /// The parameters applied to `feature` (thermometers: its `num_bits` thresholds;
+    /// fixed point: `[lo, hi]`); empty when unfitted or out of range.
     pub fn thresholds_of(&self, feature: usize) -> &[f32] {
         if feature >= self.features {
             return &[];
         }
+        let g = self.kind.params(self.num_bits);
         let range = if self.per_feature {
-            feature * self.num_bits..(feature + 1) * self.num_bits
+            feature * g..(feature + 1) * g
         } else {
-            0..self.num_bits
+            0..g
         };
         self.thresholds.get(range).unwrap_or(&[])
     }
@@ -237,11 +262,12 @@ impl Encoder {
     /// Checks a deserialised encoder: thresholds length matches the shape, none is NaN, and each
     /// feature's thresholds ascend (as every fit produces).
     pub fn validate(&self) -> Result<()> {
-        check_num_bits(self.num_bits)?;
+        check_num_bits(self.kind, self.num_bits)?;
+        let g = self.kind.params(self.num_bits);
         let expected = match (self.features, self.per_feature) {
             (0, _) => 0,
-            (f, true) => f * self.num_bits,
-            (_, false) => self.num_bits,
+            (f, true) => f * g,
+            (_, false) => g,
         };
         if self.thresholds.len() != expected {
             return Err(Error::invalid(format!(
@@ -260,7 +286,7 @@ impl Encoder {
         if let Some(i) = self.thresholds.iter().position(|t| t.is_nan()) {
             return Err(Error::invalid(format!("encoder threshold {i} is NaN")));
         }
-        for (group, ts) in self.thresholds.chunks(self.num_bits).enumerate() {
+        for (group, ts) in self.thresholds.chunks(g).enumerate() {
             if let Some(i) = ts.windows(2).position(|w| w[0] > w[1]) {
                 return Err(Error::invalid(format!(
                     "encoder thresholds must ascend, but in group {group} threshold {} ({}) \
@@ -289,16 +315,26 @@ impl Encoder {
     fn encode_row(&self, row: &[f32], out: &mut [u8]) {
         let k = self.num_bits;
         for (f, (&v, bits)) in row.iter().zip(out.chunks_exact_mut(k)).enumerate() {
-            for (b, &t) in bits.iter_mut().zip(self.thresholds_of(f)) {
-                *b = u8::from(v > t);
+            let t = self.thresholds_of(f);
+            if self.kind == EncoderKind::FixedPoint {
+                super::fixed_point::encode(v, t[0], t[1], bits);
+            } else {
+                for (b, &t) in bits.iter_mut().zip(t) {
+                    *b = u8::from(v > t);
+                }
             }
         }
     }
 }
 
-fn check_num_bits(num_bits: usize) -> Result<()> {
+fn check_num_bits(kind: EncoderKind, num_bits: usize) -> Result<()> {
+    let max = super::fixed_point::MAX_BITS;
     if num_bits == 0 {
         Err(Error::invalid("num_bits must be at least 1 (got 0)"))
+    } else if kind == EncoderKind::FixedPoint && num_bits > max {
+        Err(Error::invalid(format!(
+            "fixed-point num_bits {num_bits} is out of range (valid: 1..={max})"
+        )))
     } else {
         Ok(())
     }
@@ -745,5 +781,33 @@ mod tests {
         let mut e = good;
         e.num_bits = 0;
         assert!(err_msg(e.validate()).contains("num_bits"));
+    }
+
+    #[test]
+    fn fixed_point_codes_levels_per_feature() {
+        // Feature 0 spans [0, 3], feature 1 spans [10, 70]; 2 bits → levels 0..=3.
+        let x = [0.0, 10.0, 3.0, 70.0];
+        let e = fitted(EncoderKind::FixedPoint, 2, true, &x, 2);
+        assert_eq!(e.thresholds, vec![0.0, 3.0, 10.0, 70.0]);
+        assert_eq!(e.output_dim(), 4);
+        e.validate().unwrap();
+        // 1.0 → level 1 → 0 1; 50.0 → (40/60)·3 = 2 → 1 0.
+        assert_eq!(e.encode(&[1.0, 50.0], 1).unwrap(), vec![0, 1, 1, 0]);
+        // Outside the fit range clamps to the end levels.
+        assert_eq!(e.encode(&[-9.0, 900.0], 1).unwrap(), vec![0, 0, 1, 1]);
+
+        let g = fitted(EncoderKind::FixedPoint, 3, false, &x, 2);
+        assert_eq!(g.thresholds, vec![0.0, 70.0]);
+        assert_eq!(g.encode(&[35.0, 70.0], 1).unwrap(), vec![1, 0, 0, 1, 1, 1]);
+
+        let msg = err_msg(Encoder::new(EncoderKind::FixedPoint, 17, false));
+        assert!(msg.contains("17") && msg.contains("1..=16"), "{msg}");
+        assert_eq!(
+            EncoderKind::parse("UniformFixedPoint").unwrap(),
+            EncoderKind::FixedPoint
+        );
+        let mut bad = e;
+        bad.thresholds.push(1.0);
+        assert!(err_msg(bad.validate()).contains("needs 4"));
     }
 }

@@ -2,15 +2,19 @@
 //!
 //! Tensors: `layers.{i}.weights` (F32 `[out_dim, weights_per_neuron]`), `layers.{i}.ids`
 //! (U32 `[out_dim, lut_rank]`, the wiring), for learnable connections `layers.{i}.candidates`
-//! (U32) and `layers.{i}.conn_logits` (F32), both `[out_dim, lut_rank, num_candidates]`, and
-//! `encoder.thresholds` (F32). Metadata (strings):
-//! `format` = `bitlogic-model`, `format_version`, `model_config`, `layers`, `encoder` and
-//! `head` as JSON, and any `extra.*` entries the caller adds (e.g. a CSV schema). Loading
-//! checks every shape, index and value, so a truncated, corrupted or foreign file is an
-//! error, never a wrong model.
+//! (U32) and `layers.{i}.conn_logits` (F32), both `[out_dim, lut_rank, num_candidates]`,
+//! `encoder.thresholds` (F32) and, for a GroupedDSP head, `head.weights` (F32 `[k, k]`, W).
+//! Metadata (strings): `format` = `bitlogic-model`, `format_version`, `model_config`,
+//! `layers`, `encoder` and `head` as JSON, and any `extra.*` entries the caller adds (e.g. a
+//! CSV schema). Loading checks every shape, index and value, so a truncated, corrupted or
+//! foreign file is an error, never a wrong model.
+//!
+//! Version 2 added the head's `kind` (absent = GroupSum) and `head.weights`. GroupSum models
+//! are still written as version 1, which older builds read; GroupedDSP models are version 2,
+//! which older builds refuse instead of loading them as a GroupSum model.
 
 use crate::encoder::Encoder;
-use crate::head::GroupSum;
+use crate::head::{GroupSum, GroupedDsp, Head, HeadKind};
 use crate::layer::{LayerConfig, LogicDense};
 use crate::{Error, Model, ModelConfig, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -18,7 +22,26 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 pub const FORMAT: &str = "bitlogic-model";
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest version this build writes and reads (it reads every version from 1).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The `head` metadata: the groups, and the kind (absent in version 1 files: GroupSum).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HeadMeta {
+    k: usize,
+    tau: f32,
+    in_dim: usize,
+    #[serde(default)]
+    kind: HeadKind,
+}
+
+/// The oldest format version that can describe `model` (see the module documentation).
+fn version_of(model: &Model) -> u32 {
+    match model.head {
+        Head::GroupSum(_) => 1,
+        Head::GroupedDsp(_) => 2,
+    }
+}
 
 fn le_bytes_f32(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -69,6 +92,14 @@ pub fn to_bytes(model: &Model, extra: &BTreeMap<String, String>) -> Result<Vec<u
         vec![model.encoder.thresholds.len()],
         le_bytes_f32(&model.encoder.thresholds),
     ));
+    if let Head::GroupedDsp(h) = &model.head {
+        buffers.push((
+            "head.weights".into(),
+            Dtype::F32,
+            vec![h.group.k, h.group.k],
+            le_bytes_f32(&h.weights),
+        ));
+    }
     let views = buffers
         .iter()
         .map(|(name, dt, shape, data)| {
@@ -82,11 +113,18 @@ pub fn to_bytes(model: &Model, extra: &BTreeMap<String, String>) -> Result<Vec<u
     let layers: Vec<&LayerConfig> = model.layers.iter().map(|l| &l.config).collect();
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), FORMAT.to_string());
-    meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+    meta.insert("format_version".to_string(), version_of(model).to_string());
     meta.insert("model_config".to_string(), to_json(&model.config)?);
     meta.insert("layers".to_string(), to_json(&layers)?);
     meta.insert("encoder".to_string(), to_json(&encoder)?);
-    meta.insert("head".to_string(), to_json(&model.head)?);
+    let g = model.head.group();
+    let head = HeadMeta {
+        k: g.k,
+        tau: g.tau,
+        in_dim: g.in_dim,
+        kind: model.head.kind(),
+    };
+    meta.insert("head".to_string(), to_json(&head)?);
     for (k, v) in extra {
         meta.insert(format!("extra.{k}"), v.clone());
     }
@@ -175,15 +213,15 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded> {
         .get("format_version")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| Error::invalid("format_version is missing or not a number"))?;
-    if version != FORMAT_VERSION {
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(Error::invalid(format!(
-            "model format version {version} is not supported (this build reads version {FORMAT_VERSION})"
+            "model format version {version} is not supported (this build reads versions 1 to {FORMAT_VERSION})"
         )));
     }
     let config: ModelConfig = meta_json(&meta, "model_config")?;
     let layer_configs: Vec<LayerConfig> = meta_json(&meta, "layers")?;
     let mut encoder: Encoder = meta_json(&meta, "encoder")?;
-    let head: GroupSum = meta_json(&meta, "head")?;
+    let head: HeadMeta = meta_json(&meta, "head")?;
 
     let n_thr = tensor_len(&st, "encoder.thresholds")?;
     encoder.thresholds = f32s(tensor(&st, "encoder.thresholds", Dtype::F32, &[n_thr])?);
@@ -238,13 +276,13 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded> {
                 .map_err(|e| Error::invalid(format!("layer {i}: {e}")))?,
         );
     }
-    let head = GroupSum::new(head.k, head.tau, head.in_dim)?;
     if head.in_dim != in_dim {
         return Err(Error::invalid(format!(
             "the head reads {} inputs but the last layer outputs {in_dim}",
             head.in_dim
         )));
     }
+    let head = load_head(&st, head, &config)?;
     let extra = meta
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("extra.").map(|k| (k.to_string(), v.clone())))
@@ -257,6 +295,26 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded> {
             head,
         },
         extra,
+    })
+}
+
+/// The head from its metadata and, for GroupedDSP, its `head.weights` tensor.
+fn load_head(st: &SafeTensors, meta: HeadMeta, config: &ModelConfig) -> Result<Head> {
+    if meta.kind != config.head {
+        return Err(Error::invalid(format!(
+            "the head metadata says {:?} but the model config says {:?}",
+            meta.kind, config.head
+        )));
+    }
+    let HeadMeta { k, tau, in_dim, .. } = meta;
+    Ok(match meta.kind {
+        HeadKind::GroupSum => Head::GroupSum(GroupSum::new(k, tau, in_dim)?),
+        HeadKind::GroupedDsp { beta, wbits } => {
+            // Checked first, so that a bad k or τ is named rather than the tensor's shape.
+            GroupSum::new(k, tau, in_dim)?;
+            let w = f32s(tensor(st, "head.weights", Dtype::F32, &[k, k])?);
+            Head::GroupedDsp(GroupedDsp::from_weights(k, tau, beta, wbits, in_dim, w)?)
+        }
     })
 }
 

@@ -6,13 +6,21 @@ use super::kernel::{self, LANES};
 use super::simd::SimdLevel;
 use super::*;
 
-const PARAMS: [Parametrization; 6] = [
+const PARAMS: [Parametrization; 8] = [
     Parametrization::Light,
     Parametrization::Difflogic,
     Parametrization::Warp,
     Parametrization::Linear,
     Parametrization::PolyLut { degree: 2 },
     Parametrization::PolyLut { degree: 3 },
+    Parametrization::NeuraLut {
+        hidden: 8,
+        depth: 2,
+    },
+    Parametrization::NeuraLut {
+        hidden: 3,
+        depth: 1,
+    },
 ];
 
 fn layer(p: Parametrization, rank: usize, sampling: Sampling, seed: u64) -> LogicDense {

@@ -1,6 +1,6 @@
 //! Bit-packed inference (SPEC §3): `PackedLogicNet` evaluates the discrete network on 512
-//! samples at a time with bitwise instructions, giving the same class counts as
-//! `Model::eval_counts`, bit for bit.
+//! samples at a time with bitwise instructions, giving the same group counts as
+//! `Model::eval_counts` and the same integer class scores as `Model::eval_scores`, bit for bit.
 //!
 //! The path from a model to running code:
 //! 1. [`Stage`]s → structural checks → [`netlist::Netlist`] (one LUT node per neuron);
@@ -10,7 +10,8 @@
 //!    for 4–6 inputs); `program`: ops scheduled by level, grouped by immediate, values
 //!    assigned to reusable arena slots;
 //! 4. `engine`: per block, pack → op groups (`kernel`, `avx512`) → head counts (`head`),
-//!    blocks spread over rayon threads, SIMD level chosen at run time.
+//!    blocks spread over rayon threads, SIMD level chosen at run time;
+//! 5. a GroupedDSP head then multiplies the counts by its integer matrix (`Head::eval_scores`).
 //!
 //! ```
 //! use bitlogic::{Model, ModelConfig};
@@ -24,6 +25,7 @@
 //! let packed = PackedLogicNet::new(&model)?;
 //! let bits = model.encoder.encode(&x, 10)?;
 //! assert_eq!(packed.forward(&bits, 10)?, model.eval_counts(&bits, 10)?);
+//! assert_eq!(packed.scores(&bits, 10)?, model.eval_scores(&bits, 10)?);
 //! assert_eq!(packed.predict(&x, 10)?, model.predict(&x, 10)?);
 //! # Ok::<(), bitlogic::Error>(())
 //! ```
@@ -41,13 +43,15 @@ pub mod simplify;
 pub mod table;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dsp;
 
 pub use engine::Input;
 pub use netlist::Netlist;
 pub use pack::{pack_bits, unpack_bits};
 
 use crate::encoder::Encoder;
-use crate::head::{argmax, GroupSum};
+use crate::head::{argmax, GroupSum, GroupedDsp, Head};
 use crate::layer::simd::{simd_level, SimdLevel};
 use crate::layer::LogicDense;
 use crate::{Error, Model, Result};
@@ -59,8 +63,18 @@ pub enum Stage<'a> {
     Flatten,
     LogicDense(&'a LogicDense),
     GroupSum(&'a GroupSum),
-    /// Anything else, by name (e.g. `"GroupedDSP"`, `"Conv2d"`): always refused.
+    GroupedDsp(&'a GroupedDsp),
+    /// Anything else, by name (e.g. `"Conv2d"`): always refused.
     Other(&'a str),
+}
+
+impl<'a> From<&'a Head> for Stage<'a> {
+    fn from(h: &'a Head) -> Self {
+        match h {
+            Head::GroupSum(g) => Stage::GroupSum(g),
+            Head::GroupedDsp(d) => Stage::GroupedDsp(d),
+        }
+    }
 }
 
 impl Stage<'_> {
@@ -70,16 +84,17 @@ impl Stage<'_> {
             Stage::Flatten => "flatten".into(),
             Stage::LogicDense(_) => "LogicDense".into(),
             Stage::GroupSum(_) => "GroupSum".into(),
+            Stage::GroupedDsp(_) => "GroupedDSP".into(),
             Stage::Other(n) => format!("'{n}'"),
         }
     }
 }
 
-/// The stages of a model: encoder, flatten, its LogicDense layers, GroupSum.
+/// The stages of a model: encoder, flatten, its LogicDense layers, its head.
 pub fn stages(model: &Model) -> Vec<Stage<'_>> {
     let mut s = vec![Stage::Encoder(&model.encoder), Stage::Flatten];
     s.extend(model.layers.iter().map(Stage::LogicDense));
-    s.push(Stage::GroupSum(&model.head));
+    s.push(Stage::from(&model.head));
     s
 }
 
@@ -114,18 +129,22 @@ pub struct PackedLogicNet {
     encoder: Option<Encoder>,
     engine: engine::Engine,
     gates: GateCounts,
+    /// Turns the engine's group counts into class scores (a GroupSum head, unless the
+    /// pipeline ends in GroupedDSP).
+    head: Option<Head>,
 }
 
 /// The pieces of a checked pipeline.
 struct Parsed<'a> {
     encoder: Option<&'a Encoder>,
     layers: Vec<&'a LogicDense>,
-    head: &'a GroupSum,
+    head: Head,
 }
 
-/// Checks the order encoder/flatten* → LogicDense+ → GroupSum and the widths between them.
+/// Checks the order encoder/flatten* → LogicDense+ → GroupSum | GroupedDSP and the widths
+/// between them.
 fn parse<'a>(stages: &[Stage<'a>]) -> Result<Parsed<'a>> {
-    const SUPPORTED: &str = "encoder, flatten, LogicDense, GroupSum";
+    const SUPPORTED: &str = "encoder, flatten, LogicDense, GroupSum, GroupedDSP";
     let mut encoder = None;
     let mut layers = Vec::new();
     let mut head = None;
@@ -133,7 +152,8 @@ fn parse<'a>(stages: &[Stage<'a>]) -> Result<Parsed<'a>> {
         let misplaced = |why: &str| {
             Error::invalid(format!(
                 "PackedLogicNet: {} at position {i} {why} \
-                 (expected encoder/flatten, then LogicDense layers, then one GroupSum head)",
+                 (expected encoder/flatten, then LogicDense layers, then one GroupSum or \
+                 GroupedDSP head)",
                 st.name()
             ))
         };
@@ -154,13 +174,15 @@ fn parse<'a>(stages: &[Stage<'a>]) -> Result<Parsed<'a>> {
             Stage::Encoder(e) => encoder = Some(e),
             Stage::Flatten => {}
             Stage::LogicDense(l) => layers.push(l),
-            Stage::GroupSum(_) if layers.is_empty() => {
+            Stage::GroupSum(_) | Stage::GroupedDsp(_) if layers.is_empty() => {
                 return Err(Error::invalid(format!(
                     "PackedLogicNet needs at least one LogicDense layer before the head \
-                     (GroupSum at position {i})"
+                     ({} at position {i})",
+                    st.name()
                 )))
             }
-            Stage::GroupSum(h) => head = Some(h),
+            Stage::GroupSum(h) => head = Some(Head::GroupSum(*h)),
+            Stage::GroupedDsp(h) => head = Some(Head::GroupedDsp(h.clone())),
         }
     }
     let head = match (head, layers.is_empty()) {
@@ -171,12 +193,13 @@ fn parse<'a>(stages: &[Stage<'a>]) -> Result<Parsed<'a>> {
         }
         (None, _) => {
             return Err(Error::invalid(
-                "PackedLogicNet needs a GroupSum head after the last LogicDense (none given)",
+                "PackedLogicNet needs a GroupSum or GroupedDSP head after the last LogicDense \
+                 (none given)",
             ))
         }
         (Some(h), _) => h,
     };
-    check_widths(encoder, &layers, head)?;
+    check_widths(encoder, &layers, head.group())?;
     Ok(Parsed {
         encoder,
         layers,
@@ -198,7 +221,7 @@ fn check_widths(enc: Option<&Encoder>, layers: &[&LogicDense], head: &GroupSum) 
     let last = layers[layers.len() - 1].out_dim();
     if head.k == 0 || head.in_dim != last || !last.is_multiple_of(head.k) {
         return Err(Error::invalid(format!(
-            "PackedLogicNet: the GroupSum head (k = {}, width {}) does not fit the last \
+            "PackedLogicNet: the head (k = {}, width {}) does not fit the last \
              LogicDense width {last}",
             head.k, head.in_dim
         )));
@@ -209,7 +232,7 @@ fn check_widths(enc: Option<&Encoder>, layers: &[&LogicDense], head: &GroupSum) 
 /// The unsimplified netlist of a model (one node per neuron).
 pub fn netlist_of(model: &Model) -> Result<Netlist> {
     let p = parse(&stages(model))?;
-    Netlist::from_layers(p.layers[0].in_dim(), &p.layers, p.head.k)
+    Netlist::from_layers(p.layers[0].in_dim(), &p.layers, p.head.k())
 }
 
 impl PackedLogicNet {
@@ -225,11 +248,14 @@ impl PackedLogicNet {
     /// Packs a pipeline given stage by stage.
     pub fn from_stages(stages: &[Stage], opts: &Options) -> Result<Self> {
         let p = parse(stages)?;
-        let net = Netlist::from_layers(p.layers[0].in_dim(), &p.layers, p.head.k)?;
-        Self::from_netlist(&net, p.encoder.cloned(), opts)
+        let net = Netlist::from_layers(p.layers[0].in_dim(), &p.layers, p.head.k())?;
+        let mut packed = Self::from_netlist(&net, p.encoder.cloned(), opts)?;
+        packed.head = Some(p.head);
+        Ok(packed)
     }
 
-    /// Packs a netlist directly (no encoder: use `forward` on bits).
+    /// Packs a netlist directly (no encoder: use `forward` on bits; the class scores are the
+    /// group counts, as for a GroupSum head).
     pub fn from_netlist(net: &Netlist, encoder: Option<Encoder>, opts: &Options) -> Result<Self> {
         let before = net.nodes.len();
         let simple;
@@ -251,6 +277,7 @@ impl PackedLogicNet {
             encoder,
             engine,
             gates,
+            head: None,
         })
     }
 
@@ -273,20 +300,37 @@ impl PackedLogicNet {
         &self.engine.program
     }
 
-    /// Class counts `[n][classes]` from sample-major bits `[n][input_dim]` — the same as
-    /// `Model::eval_counts`.
+    /// Group counts `[n][classes]` (ones per head group) from sample-major bits
+    /// `[n][input_dim]` — the same as `Model::eval_counts`.
     pub fn forward(&self, bits: &[u8], n: usize) -> Result<Vec<u32>> {
         self.engine.run(Input::Bits(bits), n)
     }
 
-    /// Class counts from packed words `[input_dim][ceil(n/64)]` (see [`pack_bits`]).
+    /// Group counts from packed words `[input_dim][ceil(n/64)]` (see [`pack_bits`]).
     pub fn forward_packed(&self, words: &[u64], n: usize) -> Result<Vec<u32>> {
         self.engine.run(Input::Words(words), n)
     }
 
-    /// Predicted classes (first index of the largest count) from bits.
+    /// Integer class scores `[n][classes]` from bits — the same as `Model::eval_scores`.
+    pub fn scores(&self, bits: &[u8], n: usize) -> Result<Vec<i64>> {
+        Ok(self.head_scores(self.forward(bits, n)?))
+    }
+
+    /// Integer class scores from packed words (see [`pack_bits`]).
+    pub fn scores_packed(&self, words: &[u64], n: usize) -> Result<Vec<i64>> {
+        Ok(self.head_scores(self.forward_packed(words, n)?))
+    }
+
+    fn head_scores(&self, counts: Vec<u32>) -> Vec<i64> {
+        match &self.head {
+            Some(h) => h.eval_scores(&counts),
+            None => counts.into_iter().map(i64::from).collect(),
+        }
+    }
+
+    /// Predicted classes (first index of the largest score) from bits.
     pub fn predict_bits(&self, bits: &[u8], n: usize) -> Result<Vec<u32>> {
-        Ok(self.argmax_rows(&self.forward(bits, n)?))
+        Ok(self.argmax_rows(&self.scores(bits, n)?))
     }
 
     /// Predicted classes from raw features `[n][features]` (encoder in floating point, then
@@ -299,8 +343,8 @@ impl PackedLogicNet {
         self.predict_bits(&bits, n)
     }
 
-    fn argmax_rows(&self, counts: &[u32]) -> Vec<u32> {
-        counts
+    fn argmax_rows(&self, scores: &[i64]) -> Vec<u32> {
+        scores
             .chunks_exact(self.classes())
             .map(|c| argmax(c) as u32)
             .collect()
@@ -308,7 +352,7 @@ impl PackedLogicNet {
 }
 
 /// Runs `f` on a rayon pool of `threads` threads (0 = rayon's default), so the packed
-/// engine and `Model::eval_counts` inside it use exactly that many.
+/// engine and `Model::eval_counts` / `eval_scores` inside it use exactly that many.
 pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Result<R> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -320,11 +364,11 @@ pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Re
 /// Eval forward against packed inference on one labelled set.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Comparison {
-    /// Accuracy of `Model::eval_counts` predictions.
+    /// Accuracy of `Model::eval_scores` predictions.
     pub accuracy: f64,
     /// Accuracy of `PackedLogicNet` predictions.
     pub packed_accuracy: f64,
-    /// Samples whose class counts differ in any class (0 when the engines agree).
+    /// Samples whose integer class scores differ in any class (0 when the engines agree).
     pub mismatches: usize,
 }
 
@@ -336,11 +380,11 @@ pub fn compare(model: &Model, bits: &[u8], labels: &[u32], n: usize) -> Result<C
             labels.len()
         )));
     }
-    let k = model.head.k;
-    let eval = model.eval_counts(bits, n)?;
-    let packed = PackedLogicNet::new(model)?.forward(bits, n)?;
-    let acc = |counts: &[u32]| {
-        let right = counts
+    let k = model.head.k();
+    let eval = model.eval_scores(bits, n)?;
+    let packed = PackedLogicNet::new(model)?.scores(bits, n)?;
+    let acc = |scores: &[i64]| {
+        let right = scores
             .chunks_exact(k)
             .zip(labels)
             .filter(|(c, &y)| argmax(c) as u32 == y)

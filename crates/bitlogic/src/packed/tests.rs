@@ -468,12 +468,12 @@ fn unsupported_pipelines_are_clear_errors() {
         Stage::Encoder(&m.encoder),
         Stage::LogicDense(&m.layers[0]),
         Stage::LogicDense(&m.layers[1]),
-        Stage::GroupSum(&m.head),
+        Stage::from(&m.head),
     );
     let err = |st: &[Stage]| PackedLogicNet::from_stages(st, &o).unwrap_err().to_string();
-    let msg = err(&[e, Stage::Flatten, l0, Stage::Other("GroupedDSP"), h]);
+    let msg = err(&[e, Stage::Flatten, l0, Stage::Other("Conv2d"), h]);
     assert!(
-        msg.contains("'GroupedDSP'") && msg.contains("position 3"),
+        msg.contains("'Conv2d'") && msg.contains("position 3"),
         "{msg}"
     );
     let msg = err(&[e, Stage::Flatten, h]);

@@ -17,6 +17,8 @@ pub(super) struct Plan {
     pub(super) dw: Vec<Vec<f32>>,
     pub(super) dconn: Vec<Vec<f32>>,
     pub(super) dlogits: Vec<Vec<f32>>,
+    /// The head's parameter gradient, summed over threads (empty for GroupSum).
+    pub(super) dhead: Vec<f32>,
     /// Gumbel sampling: this step's noise and, where it goes on the weights, the noisy weights.
     pub(super) noise: Vec<Vec<f32>>,
     pub(super) w_noisy: Vec<Vec<f32>>,
@@ -60,7 +62,8 @@ impl Plan {
             .collect();
         let conn_len: Vec<usize> = model.layers.iter().map(|l| l.conn_logits.len()).collect();
         let w_len: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
-        let k = model.head.k;
+        let k = model.head.k();
+        let head_len = model.head.params().len();
         let workers = (0..threads)
             .map(|_| Worker {
                 acts: zeros(&acts),
@@ -70,6 +73,8 @@ impl Plan {
                 dconn: zeros(&conn_len),
                 scores: vec![0.0; k * bs],
                 dscores: vec![0.0; k * bs],
+                head: model.head.scratch(bs),
+                dhead: vec![0.0; head_len],
                 col: vec![0.0; k],
                 labels: vec![None; bs],
                 loss: 0.0,
@@ -106,6 +111,7 @@ impl Plan {
             dw: zeros(&w_len),
             dconn: zeros(&conn_len),
             dlogits: zeros(&conn_len),
+            dhead: vec![0.0; head_len],
             noise: zeros(&noise_len),
             w_noisy: zeros(&noisy_len),
         }

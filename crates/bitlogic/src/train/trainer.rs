@@ -3,9 +3,9 @@
 //! A step splits the batch into blocks of `bs` samples (a multiple of 16). Each thread takes
 //! a fixed, contiguous range of blocks and runs forward → loss → backward through the whole
 //! network for each block, so activations of a block stay in cache across layers and no two
-//! threads ever write the same input gradient. Coefficient gradients are summed per thread in
-//! block order and then across threads in thread order: the same seed and thread count give
-//! the same model, bit for bit. Every buffer is planned once for the batch size.
+//! threads ever write the same input gradient. Coefficient gradients (and the head's) are
+//! summed per thread in block order and then across threads in thread order: the same seed and
+//! thread count give the same model, bit for bit. Every buffer is planned once for the batch size.
 
 use super::compile::{CompileMode, CompileOptions};
 use super::noise;
@@ -36,29 +36,52 @@ pub struct TrainConfig {
 }
 
 /// Learning rate over the run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LrSchedule {
     Constant,
     /// Half a cosine from `lr` down to 0 over all steps of all epochs.
     Cosine,
+    /// `lr · gamma^⌊(epoch − 1) / every⌋` (PyTorch's StepLR, stepped once per epoch).
+    Step {
+        every: usize,
+        gamma: f32,
+    },
 }
 
 impl LrSchedule {
     pub fn parse(name: &str) -> Result<Self> {
+        let bad = || {
+            Error::invalid(format!(
+                "unknown lr schedule '{name}' (valid: constant, cosine, step:EVERY:GAMMA \
+                 e.g. step:14:0.1)"
+            ))
+        };
         match name {
             "constant" => Ok(LrSchedule::Constant),
             "cosine" => Ok(LrSchedule::Cosine),
-            _ => Err(Error::invalid(format!(
-                "unknown lr schedule '{name}' (valid: constant, cosine)"
-            ))),
+            _ => {
+                let rest = name.strip_prefix("step:").ok_or_else(bad)?;
+                let (every, gamma) = rest.split_once(':').ok_or_else(bad)?;
+                let every: usize = every.parse().map_err(|_| bad())?;
+                let gamma: f32 = gamma.parse().map_err(|_| bad())?;
+                if every == 0 || !(gamma.is_finite() && gamma > 0.0) {
+                    return Err(Error::invalid(format!(
+                        "lr schedule '{name}': the step needs EVERY >= 1 epoch and GAMMA > 0"
+                    )));
+                }
+                Ok(LrSchedule::Step { every, gamma })
+            }
         }
     }
 
-    /// The learning rate at `progress` ∈ [0, 1] of the run.
-    pub fn at(self, lr: f32, progress: f64) -> f32 {
+    /// The learning rate in `epoch` (1-based) at `progress` ∈ [0, 1] of the run.
+    pub fn at(self, lr: f32, epoch: usize, progress: f64) -> f32 {
         match self {
             LrSchedule::Constant => lr,
+            LrSchedule::Step { every, gamma } => {
+                lr * gamma.powi((epoch.saturating_sub(1) / every.max(1)) as i32)
+            }
             LrSchedule::Cosine => {
                 (lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos()))
                     as f32
@@ -166,9 +189,11 @@ impl Trainer {
             .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))?;
         // Wait until every worker is up, so thread start-up never lands inside a step.
         pool.broadcast(|_| ());
-        // Optimizer slots: layer weights first, then connection logits (empty when fixed).
+        // Optimizer slots: layer weights first, then connection logits (empty when fixed),
+        // then the head's parameters (empty for GroupSum).
         let mut sizes: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
         sizes.extend(model.layers.iter().map(|l| l.conn_logits.len()));
+        sizes.push(model.head.params().len());
         Ok(Trainer {
             threads,
             plan: Plan::new(model, config.batch, threads, config.block),
@@ -285,6 +310,7 @@ impl Trainer {
             dw,
             dconn,
             dlogits,
+            dhead,
             noise,
             w_noisy,
             ..
@@ -374,8 +400,17 @@ impl Trainer {
                     d.iter_mut().zip(&w.dconn[l]).for_each(|(d, s)| *d += s);
                 }
             }
+            if !dhead.is_empty() {
+                dhead.copy_from_slice(&workers[0].dhead);
+                for w in workers[1..].iter().filter(|w| w.active) {
+                    dhead.iter_mut().zip(&w.dhead).for_each(|(d, s)| *d += s);
+                }
+            }
             opt.begin_step();
             let n_layers = model.layers.len();
+            if !dhead.is_empty() {
+                opt.update(2 * n_layers, model.head.params_mut(), dhead);
+            }
             for (l, layer) in model.layers.iter_mut().enumerate() {
                 if layer.config.sampling.gumbel() && layer.noise_on_weights() {
                     layer.unfold_grad_at(&w_noisy[l], &dcoef[l], &mut dw[l]);
@@ -416,9 +451,9 @@ impl Trainer {
 
     /// Eval-mode accuracy (hard LUTs, integer head) on `data`, on this trainer's threads.
     pub fn evaluate(&self, model: &Model, data: EncodedSet) -> Result<f64> {
-        let counts = self.pool.install(|| model.eval_counts(data.bits, data.n))?;
-        let k = model.head.k;
-        let correct = counts
+        let scores = self.pool.install(|| model.eval_scores(data.bits, data.n))?;
+        let k = model.head.k();
+        let correct = scores
             .chunks(k)
             .zip(data.labels)
             .filter(|(c, &y)| crate::head::argmax(c) == y as usize)
@@ -488,10 +523,10 @@ impl Trainer {
         let total_steps = (steps_per_epoch * self.config.epochs.max(epoch)).max(1);
         let (mut loss, mut correct, mut seen) = (0.0, 0usize, 0usize);
         for (step, chunk) in (steps_per_epoch * (epoch - 1)..).zip(order.chunks(batch)) {
-            let lr = self
-                .config
-                .lr_schedule
-                .at(self.config.lr, step as f64 / total_steps as f64);
+            let lr =
+                self.config
+                    .lr_schedule
+                    .at(self.config.lr, epoch, step as f64 / total_steps as f64);
             self.set_lr(lr);
             let (l, c) = self.step(model, train, chunk)?;
             if !l.is_finite() {

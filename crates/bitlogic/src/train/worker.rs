@@ -3,6 +3,7 @@
 
 use super::loss::softmax_cross_entropy;
 use super::trainer::EncodedSet;
+use crate::head::HeadScratch;
 use crate::layer::{dwn_kernel, kernel, learnable};
 use crate::Model;
 
@@ -16,6 +17,9 @@ pub(super) struct Worker {
     pub(super) dconn: Vec<Vec<f32>>,
     pub(super) scores: Vec<f32>,
     pub(super) dscores: Vec<f32>,
+    /// The head's block buffers and its parameter gradient, summed over this thread's blocks.
+    pub(super) head: HeadScratch,
+    pub(super) dhead: Vec<f32>,
     pub(super) col: Vec<f32>,
     pub(super) labels: Vec<Option<u32>>,
     pub(super) loss: f64,
@@ -68,11 +72,13 @@ impl Worker {
             }
         }
         let last = model.layers.len();
-        model.head.forward(&self.acts[last], &mut self.scores, bs);
+        model
+            .head
+            .forward(&self.acts[last], &mut self.head, &mut self.scores, bs);
         let (loss, correct) = softmax_cross_entropy(
             &self.scores,
             &self.labels,
-            model.head.k,
+            model.head.k(),
             bs,
             scale,
             &mut self.dscores,
@@ -80,9 +86,14 @@ impl Worker {
         );
         self.loss += loss;
         self.correct += correct;
-        model
-            .head
-            .backward(&self.dscores, &mut self.grads[last], bs);
+        model.head.backward(
+            &self.dscores,
+            &mut self.head,
+            &mut self.grads[last],
+            &mut self.dhead,
+            accumulate,
+            bs,
+        );
         for (l, layer) in model.layers.iter().enumerate().rev() {
             let sigmoid = layer.config.parametrization.sigmoid_output();
             let (a, b) = self.grads.split_at_mut(l + 1);

@@ -17,6 +17,7 @@ mod difflogic;
 pub mod dwn;
 mod light;
 mod linear;
+pub mod neurallut;
 mod polylut;
 mod warp;
 
@@ -46,6 +47,11 @@ pub enum Parametrization {
     },
     /// A table read at the binarised inputs, Extended Finite Difference backward.
     Dwn,
+    /// A tiny MLP of `depth` hidden layers of `hidden` tanh units (NeuraLUT).
+    NeuraLut {
+        hidden: u8,
+        depth: u8,
+    },
 }
 
 /// Every registered parametrization, by name.
@@ -56,6 +62,13 @@ pub const PARAMETRIZATIONS: &[(&str, Parametrization)] = &[
     ("linear", Parametrization::Linear),
     ("polylut", Parametrization::PolyLut { degree: 2 }),
     ("dwn", Parametrization::Dwn),
+    (
+        "neurallut",
+        Parametrization::NeuraLut {
+            hidden: 8,
+            depth: 2,
+        },
+    ),
 ];
 
 pub fn list_parametrizations() -> Vec<&'static str> {
@@ -84,6 +97,7 @@ impl Parametrization {
             Parametrization::Linear => "linear",
             Parametrization::PolyLut { .. } => "polylut",
             Parametrization::Dwn => "dwn",
+            Parametrization::NeuraLut { .. } => "neurallut",
         }
     }
 
@@ -91,6 +105,9 @@ impl Parametrization {
     pub fn label(self) -> String {
         match self {
             Parametrization::PolyLut { degree } => format!("polylut(degree {degree})"),
+            Parametrization::NeuraLut { hidden, depth } => {
+                format!("neurallut(hidden {hidden}, depth {depth})")
+            }
             p => p.name().to_string(),
         }
     }
@@ -108,6 +125,20 @@ impl Parametrization {
             if degree == 0 || degree as usize > MAX_RANK {
                 return Err(Error::invalid(format!(
                     "polylut degree {degree} is out of range (valid: 1..={MAX_RANK})"
+                )));
+            }
+        }
+        if let Parametrization::NeuraLut { hidden, depth } = self {
+            if hidden == 0 || hidden as usize > neurallut::MAX_HIDDEN {
+                return Err(Error::invalid(format!(
+                    "neurallut hidden width {hidden} is out of range (valid: 1..={})",
+                    neurallut::MAX_HIDDEN
+                )));
+            }
+            if depth == 0 || depth as usize > neurallut::MAX_DEPTH {
+                return Err(Error::invalid(format!(
+                    "neurallut depth {depth} is out of range (valid: 1..={})",
+                    neurallut::MAX_DEPTH
                 )));
             }
         }
@@ -129,6 +160,9 @@ impl Parametrization {
             Parametrization::Difflogic => 16,
             Parametrization::Linear => rank + 1,
             Parametrization::PolyLut { degree } => polylut::weights(rank, degree as usize),
+            Parametrization::NeuraLut { hidden, depth } => {
+                neurallut::weights(rank, hidden as usize, depth as usize)
+            }
             _ => 1 << rank,
         }
     }
@@ -143,7 +177,10 @@ impl Parametrization {
     pub fn sigmoid_output(self) -> bool {
         matches!(
             self,
-            Parametrization::Warp | Parametrization::Linear | Parametrization::PolyLut { .. }
+            Parametrization::Warp
+                | Parametrization::Linear
+                | Parametrization::PolyLut { .. }
+                | Parametrization::NeuraLut { .. }
         )
     }
 
@@ -158,6 +195,9 @@ impl Parametrization {
                 polylut::init(rank, degree as usize, init, tau, rng, w)
             }
             Parametrization::Dwn => dwn::init(rank, init, rng, w),
+            Parametrization::NeuraLut { hidden, depth } => {
+                neurallut::init(rank, hidden as usize, depth as usize, init, tau, rng, w)
+            }
         }
     }
 
@@ -174,6 +214,9 @@ impl Parametrization {
                 polylut::fold(rank, degree as usize, w, tau, hard, a)
             }
             Parametrization::Dwn => dwn::fold(w, hard, a),
+            Parametrization::NeuraLut { hidden, depth } => {
+                neurallut::fold(rank, hidden as usize, depth as usize, w, tau, hard, a)
+            }
         }
     }
 
@@ -189,6 +232,9 @@ impl Parametrization {
                 polylut::unfold_grad(rank, degree as usize, tau, da, dw)
             }
             Parametrization::Dwn => dwn::unfold_grad(da, dw),
+            Parametrization::NeuraLut { hidden, depth } => {
+                neurallut::unfold_grad(rank, hidden as usize, depth as usize, w, tau, da, dw)
+            }
         }
     }
 
@@ -213,6 +259,9 @@ impl Parametrization {
                 polylut::reference(rank, degree as usize, w, tau, x)
             }
             Parametrization::Dwn => dwn::reference(rank, w, x),
+            Parametrization::NeuraLut { hidden, depth } => {
+                neurallut::reference(rank, hidden as usize, depth as usize, w, tau, x)
+            }
         }
     }
 }
