@@ -51,13 +51,22 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     );
     for (i, l) in m.layers.iter().enumerate() {
         let c = &l.config;
+        let wiring = if c.learnable() {
+            format!(
+                "learnable connections ({} candidates, τ {}, {} gradient)",
+                c.num_candidates,
+                c.connection_temperature,
+                c.connection_grad.name()
+            )
+        } else {
+            format!("{} connections", c.connections.name())
+        };
         println!(
-            "layer {i}   LogicDense {} → {}  {} rank {}  {} connections  τ {}  {} sampling",
+            "layer {i}   LogicDense {} → {}  {} rank {}  {wiring}  τ {}  {} sampling",
             c.in_dim,
             c.out_dim,
             c.parametrization.label(),
             c.lut_rank,
-            c.connections.name(),
             c.temperature,
             c.sampling.name()
         );

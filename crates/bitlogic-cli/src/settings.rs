@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use bitlogic::encoder::EncoderKind;
 use bitlogic::head::{HeadKind, DEFAULT_WBITS};
-use bitlogic::layer::{ConnectionKind, Parametrization, Sampling, WeightInit};
+use bitlogic::layer::{ConnectionGrad, ConnectionKind, Parametrization, Sampling, WeightInit};
 use bitlogic::train::{
     AmpDtype, CompileMode, CompileOptions, LrSchedule, OptimizerKind, TrainConfig,
 };
@@ -44,6 +44,11 @@ pub struct TrainArgs {
     /// comma-separated (e.g. learnable,fixed).
     #[arg(long)]
     pub connections: Option<String>,
+    /// Candidate-logit gradient of learnable connections: softmax (through the candidate
+    /// mixture) or linear (DWN's learnable mapping: each candidate's ±1 input correlated with
+    /// the slot's gradient).
+    #[arg(long)]
+    pub connection_grad: Option<String>,
     /// Candidate inputs per LUT slot (learnable connections).
     #[arg(long)]
     pub num_candidates: Option<usize>,
@@ -194,6 +199,7 @@ fn merge(file: TrainArgs, cli: TrainArgs) -> TrainArgs {
         connections,
         num_candidates,
         connection_temperature,
+        connection_grad,
         width,
         depth,
         tau,
@@ -337,6 +343,10 @@ pub fn resolve(cli: TrainArgs) -> Result<Resolved> {
         connections,
         layer_connections,
         num_candidates: args.num_candidates.unwrap_or(d.num_candidates),
+        connection_grad: match &args.connection_grad {
+            Some(g) => ConnectionGrad::parse(g)?,
+            None => d.connection_grad,
+        },
         connection_temperature: args
             .connection_temperature
             .unwrap_or(d.connection_temperature),

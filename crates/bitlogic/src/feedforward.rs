@@ -27,7 +27,7 @@
 
 use crate::encoder::{Encoder, EncoderKind};
 use crate::head::HeadKind;
-use crate::layer::{ConnectionKind, Parametrization, Sampling, WeightInit};
+use crate::layer::{ConnectionGrad, ConnectionKind, Parametrization, Sampling, WeightInit};
 use crate::{Error, Model, ModelConfig, Result};
 
 /// Default chance that a residual-initialised LUT passes its first input (logit ≈ 3).
@@ -139,6 +139,11 @@ impl FeedForward {
         self
     }
 
+    /// `softmax` or `linear` (DWN's learnable mapping): how candidate logits learn.
+    pub fn connection_grad(self, name: &str) -> Self {
+        self.parsed(ConnectionGrad::parse(name), |c, g| c.connection_grad = g)
+    }
+
     /// τ of the layers (divides the logits).
     pub fn temperature(mut self, tau: f32) -> Self {
         self.config.temperature = tau;
@@ -232,6 +237,7 @@ mod tests {
             .neurallut(4, 1)
             .layer_connections(&["learnable", "fixed"])
             .num_candidates(6)
+            .connection_grad("linear")
             .temperature(2.0)
             .forward_sampling("gumbel_hard")
             .residual_probability(0.9)
@@ -244,6 +250,7 @@ mod tests {
         assert_eq!(a.connections, ConnectionKind::Learnable);
         assert_eq!(b.connections, ConnectionKind::RandomUnique);
         assert_eq!(a.num_candidates, 6);
+        assert_eq!(a.connection_grad, ConnectionGrad::Linear);
         for c in [a, b] {
             assert_eq!(c.lut_rank, 3);
             assert_eq!(c.temperature, 2.0);

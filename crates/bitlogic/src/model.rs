@@ -17,7 +17,8 @@
 use crate::encoder::{Encoder, EncoderKind};
 use crate::head::{argmax, Head, HeadKind};
 use crate::layer::{
-    self, ConnectionKind, LayerConfig, LogicDense, Parametrization, Sampling, WeightInit,
+    self, ConnectionGrad, ConnectionKind, LayerConfig, LogicDense, Parametrization, Sampling,
+    WeightInit,
 };
 use crate::{rng::Rng, Error, Result};
 use rayon::prelude::*;
@@ -41,6 +42,8 @@ pub struct ModelConfig {
     /// Candidates per slot and their softmax τ, for learnable connections.
     pub num_candidates: usize,
     pub connection_temperature: f32,
+    /// Candidate-logit gradient rule of learnable connections.
+    pub connection_grad: ConnectionGrad,
     /// τ of the layers (divides the logits).
     pub temperature: f32,
     pub sampling: Sampling,
@@ -68,6 +71,7 @@ impl Default for ModelConfig {
             layer_connections: Vec::new(),
             num_candidates: 16,
             connection_temperature: 1.0,
+            connection_grad: ConnectionGrad::Softmax,
             temperature: 1.0,
             sampling: Sampling::Soft,
             weight_init: WeightInit::Random,
@@ -102,6 +106,7 @@ impl ModelConfig {
                     // A pool cannot be larger than the layer's inputs.
                     num_candidates: self.num_candidates.min(in_dim),
                     connection_temperature: self.connection_temperature,
+                    connection_grad: self.connection_grad,
                 };
                 in_dim = w;
                 c

@@ -7,6 +7,13 @@
 //!   ∂L/∂q_c   = Σ_b ∂L/∂x_slot(b) · x[cand[c]](b)
 //!   ∂L/∂ℓ_c   = q_c (∂L/∂q_c − Σ_d q_d ∂L/∂q_d) / τ_c
 //! ```
+//! With `ConnectionGrad::Linear` (DWN's learnable mapping) the surrogate is instead linear in
+//! the ±1 inputs, x_slot ≈ Σ_c ℓ_c (2 x[cand[c]] − 1), so every candidate gets its own
+//! correlation with the slot's gradient whatever its current probability:
+//!
+//! ```text
+//!   ∂L/∂ℓ_c = Σ_b ∂L/∂x_slot(b) · (2 x[cand[c]](b) − 1) = 2 ∂L/∂q_c − Σ_b ∂L/∂x_slot(b)
+//! ```
 //! The input gradient flows to the argmax candidate only (the forward's wiring), so a
 //! learnable layer costs one extra dot product per candidate and slot, not C scatters.
 
@@ -69,6 +76,23 @@ fn logits_grad_any<S: Lanes>(logits: &[f32], dq: &[f32], c: usize, tau: f32, dlo
     }
 }
 
+/// `gsum[s] (+)= Σ_b slot_grad[s][b]` over one block.
+pub fn slot_sums(slot_grad: &[f32], bs: usize, gsum: &mut [f32], accumulate: bool) {
+    for (g, row) in gsum.iter_mut().zip(slot_grad.chunks_exact(bs)) {
+        let v: f32 = row.iter().sum();
+        *g = if accumulate { *g + v } else { v };
+    }
+}
+
+/// The linear (DWN) surrogate: `dlogits[s][c] = 2·dq[s][c] − gsum[s]`.
+pub fn linear_logits_grad(dq: &[f32], gsum: &[f32], c: usize, dlogits: &mut [f32]) {
+    for ((out, dq), &g) in dlogits.chunks_mut(c).zip(dq.chunks(c)).zip(gsum) {
+        for (o, &d) in out.iter_mut().zip(dq) {
+            *o = 2.0 * d - g;
+        }
+    }
+}
+
 dispatch! {
     /// Softmax Jacobian: `dlogits` from `dq` for every slot.
     pub fn logits_grad / logits_grad_at (logits: &[f32], dq: &[f32], c: usize, tau: f32, dlogits: &mut [f32]) => logits_grad_any;
@@ -111,5 +135,33 @@ mod tests {
             let fd = (loss(&p) - loss(&m)) / 2e-6;
             assert!((fd - g[i] as f64).abs() < 1e-4, "{i}: {fd} vs {}", g[i]);
         }
+    }
+
+    #[test]
+    fn linear_rule_correlates_each_candidate_with_the_slot_gradient() {
+        // One slot, 3 candidates, 4 samples (bs = 4): x rows and the slot's gradient g.
+        let x = [
+            [1.0f32, 0.0, 1.0, 1.0],
+            [0.0, 0.0, 0.0, 0.0],
+            [1.0, 1.0, 1.0, 1.0],
+        ];
+        let g = [0.5f32, -1.0, 2.0, 0.25];
+        let dq: Vec<f32> = x
+            .iter()
+            .map(|r| r.iter().zip(&g).map(|(x, g)| x * g).sum())
+            .collect();
+        let mut gsum = [0f32];
+        slot_sums(&g, 4, &mut gsum, false);
+        assert_eq!(gsum, [1.75]);
+        slot_sums(&g, 4, &mut gsum, true);
+        assert_eq!(gsum, [3.5]);
+        let mut out = [0f32; 3];
+        linear_logits_grad(&dq, &[1.75], 3, &mut out);
+        // Σ_b g_b (2 x_cb − 1), written out per candidate.
+        for (c, row) in x.iter().enumerate() {
+            let want: f32 = row.iter().zip(&g).map(|(x, g)| g * (2.0 * x - 1.0)).sum();
+            assert!((out[c] - want).abs() < 1e-6, "{c}: {} vs {want}", out[c]);
+        }
+        assert_eq!(out[1], -1.75, "an input that is always 0 counts as −1");
     }
 }

@@ -72,6 +72,36 @@ impl Sampling {
     }
 }
 
+/// How learnable connections turn a slot's input gradient into candidate-logit gradients
+/// (see `learnable`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionGrad {
+    /// Through softmax(ℓ/τ) of the candidate mixture.
+    #[default]
+    Softmax,
+    /// Linear in the ±1 candidate inputs, as DWN's learnable mapping.
+    Linear,
+}
+
+impl ConnectionGrad {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "softmax" => Ok(ConnectionGrad::Softmax),
+            "linear" => Ok(ConnectionGrad::Linear),
+            _ => Err(Error::invalid(format!(
+                "unknown connection_grad '{name}' (valid: softmax, linear)"
+            ))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectionGrad::Softmax => "softmax",
+            ConnectionGrad::Linear => "linear",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerConfig {
     pub in_dim: usize,
@@ -89,6 +119,9 @@ pub struct LayerConfig {
     /// τ of the candidate softmax (learnable connections only).
     #[serde(default = "default_connection_temperature")]
     pub connection_temperature: f32,
+    /// Candidate-logit gradient rule (learnable connections only).
+    #[serde(default)]
+    pub connection_grad: ConnectionGrad,
 }
 
 fn default_candidates() -> usize {
@@ -116,6 +149,7 @@ impl LayerConfig {
             weight_init: WeightInit::Random,
             num_candidates: default_candidates(),
             connection_temperature: default_connection_temperature(),
+            connection_grad: ConnectionGrad::Softmax,
         }
     }
 

@@ -16,6 +16,8 @@ pub(super) struct Plan {
     pub(super) dcoef: Vec<Vec<f32>>,
     pub(super) dw: Vec<Vec<f32>>,
     pub(super) dconn: Vec<Vec<f32>>,
+    /// Learnable layers: Σ over the batch of each slot's input gradient.
+    pub(super) gsum: Vec<Vec<f32>>,
     pub(super) dlogits: Vec<Vec<f32>>,
     /// The head's parameter gradient, summed over threads (empty for GroupSum).
     pub(super) dhead: Vec<f32>,
@@ -61,6 +63,11 @@ impl Plan {
             })
             .collect();
         let conn_len: Vec<usize> = model.layers.iter().map(|l| l.conn_logits.len()).collect();
+        let gsum_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| if l.config.learnable() { l.ids.len() } else { 0 })
+            .collect();
         let w_len: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
         let k = model.head.k();
         let head_len = model.head.params().len();
@@ -71,6 +78,7 @@ impl Plan {
                 dcoef: zeros(&coef_len),
                 slot_grad: zeros(&slot_len),
                 dconn: zeros(&conn_len),
+                gsum: zeros(&gsum_len),
                 scores: vec![0.0; k * bs],
                 dscores: vec![0.0; k * bs],
                 head: model.head.scratch(bs),
@@ -110,6 +118,7 @@ impl Plan {
             dcoef: zeros(&coef_len),
             dw: zeros(&w_len),
             dconn: zeros(&conn_len),
+            gsum: zeros(&gsum_len),
             dlogits: zeros(&conn_len),
             dhead: vec![0.0; head_len],
             noise: zeros(&noise_len),

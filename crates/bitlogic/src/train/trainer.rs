@@ -11,7 +11,7 @@ use super::compile::{CompileMode, CompileOptions};
 use super::noise;
 use super::optimizer::{Optimizer, OptimizerKind};
 use super::plan::Plan;
-use crate::layer::{kernel, learnable};
+use crate::layer::{kernel, learnable, ConnectionGrad};
 use crate::{rng::Rng, Error, Model, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -309,6 +309,7 @@ impl Trainer {
             dcoef,
             dw,
             dconn,
+            gsum,
             dlogits,
             dhead,
             noise,
@@ -400,6 +401,12 @@ impl Trainer {
                     d.iter_mut().zip(&w.dconn[l]).for_each(|(d, s)| *d += s);
                 }
             }
+            for (l, d) in gsum.iter_mut().enumerate().filter(|(_, d)| !d.is_empty()) {
+                d.copy_from_slice(&workers[0].gsum[l]);
+                for w in workers[1..].iter().filter(|w| w.active) {
+                    d.iter_mut().zip(&w.gsum[l]).for_each(|(d, s)| *d += s);
+                }
+            }
             if !dhead.is_empty() {
                 dhead.copy_from_slice(&workers[0].dhead);
                 for w in workers[1..].iter().filter(|w| w.active) {
@@ -432,13 +439,19 @@ impl Trainer {
                     );
                     // Slots are independent: split them over the threads (4096 slots a task).
                     let ch = 4096 * c;
-                    dlogits[l]
+                    let chunks = dlogits[l]
                         .par_chunks_mut(ch)
                         .zip(layer.conn_logits.par_chunks(ch))
                         .zip(dconn[l].par_chunks(ch))
-                        .for_each(|((out, logits), dq)| {
+                        .zip(gsum[l].par_chunks(4096));
+                    match layer.config.connection_grad {
+                        ConnectionGrad::Softmax => chunks.for_each(|(((out, logits), dq), _)| {
                             learnable::logits_grad(logits, dq, c, t, out)
-                        });
+                        }),
+                        ConnectionGrad::Linear => chunks.for_each(|(((out, _), dq), gs)| {
+                            learnable::linear_logits_grad(dq, gs, c, out)
+                        }),
+                    }
                     opt.update(n_layers + l, &mut layer.conn_logits, &dlogits[l]);
                     layer.refresh_ids();
                 }

@@ -15,6 +15,8 @@ pub(super) struct Worker {
     /// Learnable layers: per-slot input gradients of the block and candidate gradients.
     pub(super) slot_grad: Vec<Vec<f32>>,
     pub(super) dconn: Vec<Vec<f32>>,
+    /// Σ_b of each slot's input gradient (the linear connection surrogate needs it).
+    pub(super) gsum: Vec<Vec<f32>>,
     pub(super) scores: Vec<f32>,
     pub(super) dscores: Vec<f32>,
     /// The head's block buffers and its parameter gradient, summed over this thread's blocks.
@@ -146,6 +148,7 @@ impl Worker {
                     &mut self.dconn[l],
                     accumulate,
                 );
+                learnable::slot_sums(&self.slot_grad[l], bs, &mut self.gsum[l], accumulate);
             }
         }
     }
