@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces docs/results.md: every parametrization at one budget, learnable vs fixed
 # connections, the issue's 2-epoch bar runs, the GroupedDSP head and DWN's configuration.
-# Usage: scripts/results.sh [OUT_DIR] [SECTION...]   (sections: table learnable bar dsp dwn)
+# Usage: [THREADS=N] scripts/results.sh [OUT_DIR] [SECTION...]
+#        (sections: table learnable bar dsp dwn; THREADS defaults to all cores)
 # Prints one markdown row per run; every model is re-checked with `bitlogic eval`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ run() { # name, then train flags
   shift
   local start end
   start=$(date +%s.%N)
-  "$bin" train --out "$out/$name" --quiet true "$@" >"$out/$name.log" 2>&1
+  "$bin" train --out "$out/$name" --quiet true ${THREADS:+--threads $THREADS} "$@" >"$out/$name.log" 2>&1
   end=$(date +%s.%N)
   local eval
   eval=$("$bin" eval --model "$out/$name/model.safetensors" --json)
@@ -66,7 +67,7 @@ fi
 if [[ $sections == *dwn* ]]; then
   header
   run dwn-config --parametrization dwn --lut-rank 6 --connections learnable,fixed \
-    --num-candidates 64 --width 2000,1000 --tau 3.3333333 --encoder distributive \
+    --connection-grad linear --num-candidates 128 --width 2000,1000 --tau 3.3333333 --encoder distributive \
     --encoder-bits 3 --encoder-per-feature true --lr 0.01 --lr-schedule step:14:0.1 \
     --batch 32 --epochs 30 --seed 0
 fi

@@ -25,7 +25,7 @@
 use super::{logit, WeightInit, MAX_RANK};
 use crate::rng::Rng;
 
-/// Largest hidden width and depth accepted (keeps the per-corner scratch on the stack).
+/// Largest hidden width and depth accepted.
 pub const MAX_HIDDEN: usize = 32;
 pub const MAX_DEPTH: usize = 4;
 const K: usize = 1 << MAX_RANK;
@@ -91,55 +91,69 @@ pub(super) fn init(
     }
 }
 
-/// The input bits of every corner, `x[j][k]`.
-#[inline]
-fn corners(rank: usize) -> [[f32; K]; MAX_RANK] {
-    std::array::from_fn(|j| {
-        std::array::from_fn(|k| {
-            if j < rank {
-                ((k >> (rank - 1 - j)) & 1) as f32
-            } else {
-                0.0
-            }
-        })
+/// tanh(x) = 2σ(2x) − 1 through the kernels' polynomial exp: it vectorises where libm's
+/// tanh would be a call per corner (the fold runs for every neuron at every step).
+#[inline(always)]
+fn tanh(x: f32) -> f32 {
+    2.0 / (1.0 + crate::layer::kernel::exp_approx(-2.0 * x)) - 1.0
+}
+
+/// Bit `i` of every corner address, as f32 (input i is address bit n−1−i).
+#[inline(always)]
+fn corner_bit(rank: usize, i: usize, k: usize) -> f32 {
+    ((k >> (rank - 1 - i)) & 1) as f32
+}
+
+thread_local! {
+    /// Per-thread scratch: hidden activations `[depth][hidden][2^n]` and two gradient
+    /// planes. It grows once to the largest layer a thread folds and is then reused, so a
+    /// training step allocates nothing (and no 32 KB stack array is zeroed per neuron).
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < len {
+            s.resize(len, 0.0);
+        }
+        f(&mut s[..len])
     })
 }
 
-/// Hidden activations of every corner, `h[l][unit][k]`, and f(k).
-struct Pass {
-    h: [[[f32; K]; MAX_HIDDEN]; MAX_DEPTH],
-    f: [f32; K],
-}
-
-fn forward(rank: usize, hidden: usize, depth: usize, w: &[f32]) -> Pass {
+/// Hidden activations of every corner into `h` (`[depth][hidden][kk]`) and f(k) into `f`.
+fn forward(rank: usize, hidden: usize, depth: usize, w: &[f32], h: &mut [f32], f: &mut [f32]) {
     let kk = 1 << rank;
-    let x = corners(rank);
-    let mut p = Pass {
-        h: [[[0.0; K]; MAX_HIDDEN]; MAX_DEPTH],
-        f: [0.0; K],
-    };
+    let plane = hidden * kk;
     for l in 0..depth {
         let (wo, bo, fan_in) = layer_at(rank, hidden, l);
-        let (prev, cur) = p.h.split_at_mut(l);
+        let (prev, cur) = h.split_at_mut(l * plane);
+        let prev = &prev[prev.len().saturating_sub(plane)..];
         for u in 0..hidden {
             let row = &w[wo + u * fan_in..wo + (u + 1) * fan_in];
-            let z = &mut cur[0][u][..kk];
+            let z = &mut cur[u * kk..(u + 1) * kk];
             z.iter_mut().for_each(|v| *v = w[bo + u]);
             for (i, &c) in row.iter().enumerate() {
-                let src = if l == 0 { &x[i] } else { &prev[l - 1][i] };
-                z.iter_mut().zip(&src[..kk]).for_each(|(z, s)| *z += c * s);
+                if l == 0 {
+                    for (k, z) in z.iter_mut().enumerate() {
+                        *z += c * corner_bit(rank, i, k);
+                    }
+                } else {
+                    let src = &prev[i * kk..(i + 1) * kk];
+                    z.iter_mut().zip(src).for_each(|(z, s)| *z += c * s);
+                }
             }
-            z.iter_mut().for_each(|v| *v = v.tanh());
+            z.iter_mut().for_each(|v| *v = tanh(*v));
         }
     }
     let out = w.len() - hidden - 1;
-    p.f[..kk].iter_mut().for_each(|v| *v = w[out + hidden]);
+    let top = &h[(depth - 1) * plane..depth * plane];
+    f[..kk].iter_mut().for_each(|v| *v = w[out + hidden]);
     for u in 0..hidden {
         let c = w[out + u];
-        let h = &p.h[depth - 1][u];
-        p.f[..kk].iter_mut().zip(h).for_each(|(f, h)| *f += c * h);
+        let hu = &top[u * kk..(u + 1) * kk];
+        f[..kk].iter_mut().zip(hu).for_each(|(f, h)| *f += c * h);
     }
-    p
 }
 
 pub(super) fn fold(
@@ -151,9 +165,13 @@ pub(super) fn fold(
     hard: bool,
     a: &mut [f32],
 ) {
-    let p = forward(rank, hidden, depth, w);
+    let kk = 1 << rank;
+    let mut f = [0f32; K];
+    with_scratch(depth * hidden * kk, |h| {
+        forward(rank, hidden, depth, w, h, &mut f)
+    });
     let inv = 1.0 / tau;
-    for (a, &f) in a.iter_mut().zip(&p.f) {
+    for (a, &f) in a.iter_mut().zip(&f[..kk]) {
         *a = if hard {
             (f > 0.0) as u8 as f32
         } else {
@@ -172,49 +190,57 @@ pub(super) fn unfold_grad(
     dw: &mut [f32],
 ) {
     let kk = 1 << rank;
-    let p = forward(rank, hidden, depth, w);
-    let x = corners(rank);
-    let inv = 1.0 / tau;
-    let df: [f32; K] = std::array::from_fn(|k| if k < kk { da[k] * inv } else { 0.0 });
-    let out = w.len() - hidden - 1;
-    dw[out + hidden] += df[..kk].iter().sum::<f32>();
-    // g[unit][k]: ∂L/∂(pre-activation) of the current layer, walked from the top.
-    let mut g = [[0f32; K]; MAX_HIDDEN];
-    for u in 0..hidden {
-        let h = &p.h[depth - 1][u];
-        dw[out + u] += (0..kk).map(|k| df[k] * h[k]).sum::<f32>();
-        for k in 0..kk {
-            g[u][k] = df[k] * w[out + u] * (1.0 - h[k] * h[k]);
-        }
-    }
-    for l in (0..depth).rev() {
-        let (wo, bo, fan_in) = layer_at(rank, hidden, l);
+    let plane = hidden * kk;
+    with_scratch((depth + 2) * plane, |buf| {
+        let (h, rest) = buf.split_at_mut(depth * plane);
+        let (g, below) = rest.split_at_mut(plane);
+        let mut f = [0f32; K];
+        forward(rank, hidden, depth, w, h, &mut f);
+        let inv = 1.0 / tau;
+        let df: [f32; K] = std::array::from_fn(|k| if k < kk { da[k] * inv } else { 0.0 });
+        let out = w.len() - hidden - 1;
+        dw[out + hidden] += df[..kk].iter().sum::<f32>();
+        // g[unit][k]: ∂L/∂(pre-activation) of the current layer, walked from the top.
+        let top = &h[(depth - 1) * plane..];
         for u in 0..hidden {
-            dw[bo + u] += g[u][..kk].iter().sum::<f32>();
-            for i in 0..fan_in {
-                let src = if l == 0 { &x[i] } else { &p.h[l - 1][i] };
-                dw[wo + u * fan_in + i] += (0..kk).map(|k| g[u][k] * src[k]).sum::<f32>();
+            let hu = &top[u * kk..(u + 1) * kk];
+            dw[out + u] += (0..kk).map(|k| df[k] * hu[k]).sum::<f32>();
+            for k in 0..kk {
+                g[u * kk + k] = df[k] * w[out + u] * (1.0 - hu[k] * hu[k]);
             }
         }
-        if l > 0 {
-            let mut below = [[0f32; K]; MAX_HIDDEN];
-            for (i, b) in below[..hidden].iter_mut().enumerate() {
-                let h = &p.h[l - 1][i];
-                for u in 0..hidden {
-                    let c = w[wo + u * fan_in + i];
-                    b[..kk]
-                        .iter_mut()
-                        .zip(&g[u][..kk])
-                        .for_each(|(b, g)| *b += c * g);
+        for l in (0..depth).rev() {
+            let (wo, bo, fan_in) = layer_at(rank, hidden, l);
+            for u in 0..hidden {
+                let gu = &g[u * kk..(u + 1) * kk];
+                dw[bo + u] += gu.iter().sum::<f32>();
+                for i in 0..fan_in {
+                    let v: f32 = if l == 0 {
+                        (0..kk).map(|k| gu[k] * corner_bit(rank, i, k)).sum()
+                    } else {
+                        let src = &h[(l - 1) * plane + i * kk..(l - 1) * plane + (i + 1) * kk];
+                        gu.iter().zip(src).map(|(g, s)| g * s).sum()
+                    };
+                    dw[wo + u * fan_in + i] += v;
                 }
-                b[..kk]
-                    .iter_mut()
-                    .zip(&h[..kk])
-                    .for_each(|(b, h)| *b *= 1.0 - h * h);
             }
-            g = below;
+            if l > 0 {
+                below.iter_mut().for_each(|v| *v = 0.0);
+                for i in 0..hidden {
+                    let b = &mut below[i * kk..(i + 1) * kk];
+                    for u in 0..hidden {
+                        let c = w[wo + u * fan_in + i];
+                        b.iter_mut()
+                            .zip(&g[u * kk..(u + 1) * kk])
+                            .for_each(|(b, g)| *b += c * g);
+                    }
+                    let hp = &h[(l - 1) * plane + i * kk..(l - 1) * plane + (i + 1) * kk];
+                    b.iter_mut().zip(hp).for_each(|(b, h)| *b *= 1.0 - h * h);
+                }
+                g.copy_from_slice(below);
+            }
         }
-    }
+    })
 }
 
 /// Plain f64 reference: σ of the multilinear extension of the MLP, written from the formula
