@@ -50,22 +50,20 @@ fn setup_with(threads: usize, seed: u64, head: HeadKind, n: usize) -> Setup {
     (model, trainer, tb, train.y, sb, test.y)
 }
 
+fn set<'a>(dim: usize, bits: &'a [u8], labels: &'a [u32]) -> EncodedSet<'a> {
+    EncodedSet {
+        n: labels.len(),
+        dim,
+        bits,
+        labels,
+    }
+}
+
 #[test]
 fn learns_mnist_subset() {
     let (mut model, mut trainer, tb, ty, sb, sy) = setup(2, 1);
     let dim = model.encoder.output_dim();
-    let train = EncodedSet {
-        n: ty.len(),
-        dim,
-        bits: &tb,
-        labels: &ty,
-    };
-    let test = EncodedSet {
-        n: sy.len(),
-        dim,
-        bits: &sb,
-        labels: &sy,
-    };
+    let (train, test) = (set(dim, &tb, &ty), set(dim, &sb, &sy));
     let reports = trainer
         .fit(&mut model, train, Some(test), &mut |_| {})
         .unwrap();
@@ -153,18 +151,7 @@ fn grouped_dsp_head_learns_mnist_subset() {
     let (mut model, mut trainer, tb, ty, sb, sy) = setup_with(2, 1, DSP, 3000);
     trainer.config.epochs = 3;
     let dim = model.encoder.output_dim();
-    let train = EncodedSet {
-        n: ty.len(),
-        dim,
-        bits: &tb,
-        labels: &ty,
-    };
-    let test = EncodedSet {
-        n: sy.len(),
-        dim,
-        bits: &sb,
-        labels: &sy,
-    };
+    let (train, test) = (set(dim, &tb, &ty), set(dim, &sb, &sy));
     let w0 = model.head.params().to_vec();
     let reports = trainer
         .fit(&mut model, train, Some(test), &mut |_| {})
