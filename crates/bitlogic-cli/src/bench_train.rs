@@ -2,7 +2,8 @@
 //!
 //! Builds a random `in_dim → width × depth → GroupSum(10)` model, warms up, then times
 //! individual optimisation steps and reports the median. Peak memory is the process's
-//! high-water mark (VmHWM), so run one configuration per process.
+//! high-water mark (VmHWM), so run one configuration per process. `--amp` stores activations
+//! and their gradients as bf16 or f16 (the eager baseline uses the same storage type).
 
 use crate::bench_model::{median, RandomNet};
 use anyhow::Result;
@@ -33,7 +34,8 @@ pub struct BenchTrainArgs {
     /// Compile mode: default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs, true, false.
     #[arg(long, default_value = "reduce-overhead")]
     pub mode: String,
-    /// Activation precision: none (f32), bf16, f16.
+    /// Storage type of activations and their gradients: none (f32), bf16, f16. Arithmetic,
+    /// weights, gradient sums and the optimizer stay f32 (f16 also scales the loss gradient).
     #[arg(long, default_value = "none")]
     pub amp: String,
     #[arg(long)]
@@ -87,9 +89,10 @@ fn time_steps(model: &Model, config: TrainConfig, a: &BenchTrainArgs) -> Result<
 
 pub fn run(a: &BenchTrainArgs) -> Result<()> {
     let mode = CompileMode::parse(&a.mode)?;
+    let amp = AmpDtype::parse(&a.amp)?;
     let compile = CompileOptions {
         mode,
-        amp_dtype: AmpDtype::parse(&a.amp)?,
+        amp_dtype: amp,
         ..CompileOptions::default()
     };
     compile.validate()?;
@@ -100,7 +103,7 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
         block: a.block,
         ..TrainConfig::default()
     };
-    // The uncompiled baseline (mode=false, f32) runs in the same process, just before.
+    // The uncompiled baseline (mode=false, same storage type) runs in the same process, just before.
     let eager = TrainConfig {
         compile: CompileOptions {
             mode: CompileMode::Eager,
@@ -125,7 +128,7 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
                 "peak_rss_bytes": rss,
                 "simd": simd_level().name(),
                 "mode": mode.name(),
-                "precision": "f32",
+                "precision": amp.precision(),
                 "threads": trainer.threads(),
                 "batch": a.batch,
                 "block": trainer.block_size(),
@@ -135,13 +138,14 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
         );
     } else {
         println!(
-            "{model_desc}: {sps:.0} samples/s with mode {} (median step {:.2} ms, batch {}, {} threads, block {}, {}, f32); mode=false: {eager_sps:.0} samples/s ({:.2}×); peak RSS {:.1} MB",
+            "{model_desc}: {sps:.0} samples/s with mode {} (median step {:.2} ms, batch {}, {} threads, block {}, {}, {}); mode=false: {eager_sps:.0} samples/s ({:.2}×); peak RSS {:.1} MB",
             mode.name(),
             step * 1e3,
             a.batch,
             trainer.threads(),
             trainer.block_size(),
             simd_level().name(),
+            amp.precision(),
             sps / eager_sps,
             rss as f64 / 1e6
         );

@@ -282,3 +282,40 @@ fn neurallut_fixed_point_and_per_layer_connections_train_and_pack_exactly() {
     );
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn bench_train_reports_the_amp_precision_and_refuses_unknown_ones() {
+    for (amp, precision) in [("bf16", "bf16"), ("f16", "f16"), ("none", "f32")] {
+        let out = bitlogic(&[
+            "bench",
+            "train",
+            "--in-dim",
+            "64",
+            "--width",
+            "160",
+            "--depth",
+            "2",
+            "--batch",
+            "32",
+            "--threads",
+            "1",
+            "--steps",
+            "2",
+            "--amp",
+            amp,
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["precision"], precision);
+        assert!(report["samples_per_second"].as_f64().unwrap() > 0.0);
+    }
+    assert_one_line_error(
+        &bitlogic(&["bench", "train", "--amp", "fp8"]),
+        &["'fp8'", "none, bf16, f16"],
+    );
+}

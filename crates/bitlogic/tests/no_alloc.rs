@@ -7,7 +7,7 @@ use bitlogic::head::HeadKind;
 use bitlogic::layer::{ConnectionKind, Parametrization, Sampling};
 use bitlogic::rng::Rng;
 use bitlogic::train::trainer::EncodedSet;
-use bitlogic::train::{TrainConfig, Trainer};
+use bitlogic::train::{AmpDtype, CompileOptions, TrainConfig, Trainer};
 use bitlogic::ModelConfig;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,13 +60,14 @@ fn training_steps_do_not_allocate() {
         beta: 1.0,
         wbits: 8,
     };
-    for (p, rank, connections, sampling, head) in [
+    for (p, rank, connections, sampling, head, amp) in [
         (
             Parametrization::Light,
             4,
             ConnectionKind::RandomUnique,
             Sampling::Soft,
             HeadKind::GroupSum,
+            AmpDtype::None,
         ),
         (
             Parametrization::Warp,
@@ -74,6 +75,7 @@ fn training_steps_do_not_allocate() {
             ConnectionKind::Learnable,
             Sampling::Hard,
             HeadKind::GroupSum,
+            AmpDtype::None,
         ),
         (
             Parametrization::Difflogic,
@@ -81,6 +83,7 @@ fn training_steps_do_not_allocate() {
             ConnectionKind::Random,
             Sampling::Soft,
             HeadKind::GroupSum,
+            AmpDtype::None,
         ),
         // The GroupedDSP head's buffers and its optimizer state are planned too.
         (
@@ -89,6 +92,32 @@ fn training_steps_do_not_allocate() {
             ConnectionKind::RandomUnique,
             Sampling::Soft,
             dsp,
+            AmpDtype::None,
+        ),
+        // 16-bit activations: the typed worker buffers are planned like the f32 ones.
+        (
+            Parametrization::Light,
+            4,
+            ConnectionKind::RandomUnique,
+            Sampling::Soft,
+            HeadKind::GroupSum,
+            AmpDtype::Bf16,
+        ),
+        (
+            Parametrization::Dwn,
+            4,
+            ConnectionKind::Learnable,
+            Sampling::Soft,
+            dsp,
+            AmpDtype::Bf16,
+        ),
+        (
+            Parametrization::Warp,
+            3,
+            ConnectionKind::Learnable,
+            Sampling::Hard,
+            HeadKind::GroupSum,
+            AmpDtype::F16,
         ),
     ] {
         let cfg = ModelConfig {
@@ -108,6 +137,10 @@ fn training_steps_do_not_allocate() {
             TrainConfig {
                 batch: 100,
                 threads: 2,
+                compile: CompileOptions {
+                    amp_dtype: amp,
+                    ..CompileOptions::default()
+                },
                 ..TrainConfig::default()
             },
         )
@@ -141,7 +174,7 @@ fn training_steps_do_not_allocate() {
         });
         assert_eq!(
             allocated, 0,
-            "{p:?} {head:?}: {allocated} allocations in 40 steps"
+            "{p:?} {head:?} {amp:?}: {allocated} allocations in 40 steps"
         );
     }
 }

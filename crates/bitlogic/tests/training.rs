@@ -6,7 +6,7 @@ use bitlogic::encoder::{Encoder, EncoderKind};
 use bitlogic::head::{Head, HeadKind};
 use bitlogic::io::idx::Split;
 use bitlogic::train::trainer::EncodedSet;
-use bitlogic::train::{TrainConfig, Trainer};
+use bitlogic::train::{AmpDtype, CompileOptions, TrainConfig, Trainer};
 use bitlogic::{Model, ModelConfig};
 
 type Setup = (Model, Trainer, Vec<u8>, Vec<u32>, Vec<u8>, Vec<u32>);
@@ -92,6 +92,86 @@ fn same_seed_and_threads_give_the_same_model() {
     let a = run(2, 3);
     assert_eq!(a, run(2, 3));
     assert_ne!(a.layers[0].weights, run(2, 4).layers[0].weights);
+}
+
+/// The trainer of `setup` with activations stored as `amp`.
+fn with_amp(model: &Model, trainer: &Trainer, amp: AmpDtype) -> Trainer {
+    let config = TrainConfig {
+        compile: CompileOptions {
+            amp_dtype: amp,
+            ..CompileOptions::default()
+        },
+        ..trainer.config.clone()
+    };
+    Trainer::new(model, config).unwrap()
+}
+
+#[test]
+fn same_seed_threads_and_amp_give_the_same_model() {
+    let run = |seed, amp| {
+        let (mut model, trainer, tb, ty, ..) = setup(2, seed);
+        let mut trainer = with_amp(&model, &trainer, amp);
+        let dim = model.encoder.output_dim();
+        let train = EncodedSet {
+            n: 640,
+            dim,
+            bits: &tb[..640 * dim],
+            labels: &ty[..640],
+        };
+        for chunk in (0..640).collect::<Vec<_>>().chunks(64) {
+            trainer.step(&mut model, train, chunk).unwrap();
+        }
+        model
+    };
+    let a = run(3, AmpDtype::Bf16);
+    assert_eq!(a, run(3, AmpDtype::Bf16));
+    assert_ne!(
+        a.layers[0].weights,
+        run(4, AmpDtype::Bf16).layers[0].weights
+    );
+    // bf16 storage does change the arithmetic's inputs, hence the trained weights.
+    assert_ne!(
+        a.layers[0].weights,
+        run(3, AmpDtype::None).layers[0].weights
+    );
+    let h = run(3, AmpDtype::F16);
+    assert_eq!(h, run(3, AmpDtype::F16));
+}
+
+#[test]
+fn bf16_and_f16_learn_mnist_subset_like_f32() {
+    let accuracy = |amp| {
+        let (mut model, trainer, tb, ty, sb, sy) = setup_with(2, 1, HeadKind::GroupSum, 3000);
+        let mut trainer = with_amp(&model, &trainer, amp);
+        trainer.config.epochs = 3;
+        let dim = model.encoder.output_dim();
+        let train = EncodedSet {
+            n: ty.len(),
+            dim,
+            bits: &tb,
+            labels: &ty,
+        };
+        let test = EncodedSet {
+            n: sy.len(),
+            dim,
+            bits: &sb,
+            labels: &sy,
+        };
+        let reports = trainer
+            .fit(&mut model, train, Some(test), &mut |_| {})
+            .unwrap();
+        reports.last().unwrap().test_accuracy.unwrap()
+    };
+    let f32_acc = accuracy(AmpDtype::None);
+    for amp in [AmpDtype::Bf16, AmpDtype::F16] {
+        let acc = accuracy(amp);
+        // 3,000 images, 3 epochs: measured f32 0.7930, bf16 0.7945, f16 0.7930 (eval-mode
+        // accuracy on 2,000 test images).
+        assert!(
+            (acc - f32_acc).abs() <= 0.02,
+            "{amp:?}: test accuracy {acc}, f32 {f32_acc}"
+        );
+    }
 }
 
 #[test]

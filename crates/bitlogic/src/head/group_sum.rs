@@ -5,6 +5,7 @@
 //!   evaluation: score_c = number of ones in group c     (an integer)
 //! ```
 
+use crate::layer::{rows, Act};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -40,24 +41,25 @@ impl GroupSum {
         self.in_dim / self.k
     }
 
-    /// Training scores for a feature-major block: `acts` is `[in_dim][bs]`, `scores` `[k][bs]`.
-    pub fn forward(&self, acts: &[f32], scores: &mut [f32], bs: usize) {
+    /// Training scores for a feature-major block: `acts` is `[in_dim][bs]` (f32 or a 16-bit
+    /// activation type), `scores` `[k][bs]` (f32, summed in f32).
+    pub fn forward<A: Act>(&self, acts: &[A], scores: &mut [f32], bs: usize) {
         let g = self.group_size();
         for (c, s) in scores.chunks_exact_mut(bs).enumerate() {
             s.iter_mut().for_each(|v| *v = 0.0);
-            for row in acts[c * g * bs..(c + 1) * g * bs].chunks_exact(bs) {
-                s.iter_mut().zip(row).for_each(|(s, &y)| *s += y);
-            }
+            rows::add_rows(&acts[c * g * bs..(c + 1) * g * bs], s);
             s.iter_mut().for_each(|v| *v /= self.tau);
         }
     }
 
-    /// `grad_acts[f][s] = dscores[group(f)][s] / τ`.
-    pub fn backward(&self, dscores: &[f32], grad_acts: &mut [f32], bs: usize) {
+    /// `grad_acts[f][s] = dscores[group(f)][s] / τ` (rounded to `A`).
+    pub fn backward<A: Act>(&self, dscores: &[f32], grad_acts: &mut [A], bs: usize) {
         let g = self.group_size();
-        for (f, row) in grad_acts.chunks_exact_mut(bs).enumerate() {
-            let d = &dscores[(f / g) * bs..(f / g + 1) * bs];
-            row.iter_mut().zip(d).for_each(|(r, &d)| *r = d / self.tau);
+        for (d, rows) in dscores
+            .chunks_exact(bs)
+            .zip(grad_acts.chunks_exact_mut(g * bs))
+        {
+            rows::fill_rows_div(d, self.tau, rows);
         }
     }
 

@@ -14,6 +14,7 @@
 //! do not enter evaluation; the integer head is exactly what a DSP slice computes.
 
 use super::GroupSum;
+use crate::layer::Act;
 use crate::{Error, Result};
 use serde::Serialize;
 
@@ -109,11 +110,11 @@ impl GroupedDsp {
             .collect()
     }
 
-    /// Training scores: `acts` `[in_dim][bs]` → `g` `[k][bs]` (kept for backward) →
-    /// `scores` `[k][bs]`. `t` (k × k scratch) receives tanh(W).
-    pub fn forward(
+    /// Training scores: `acts` `[in_dim][bs]` (any activation type) → `g` `[k][bs]` (f32,
+    /// kept for backward) → `scores` `[k][bs]`. `t` (k × k scratch) receives tanh(W).
+    pub fn forward<A: Act>(
         &self,
-        acts: &[f32],
+        acts: &[A],
         t: &mut [f32],
         g: &mut [f32],
         scores: &mut [f32],
@@ -137,13 +138,13 @@ impl GroupedDsp {
     /// gradient into `grad_acts` `[in_dim][bs]` (through scratch `dg` `[k][bs]`) and ∂L/∂W into
     /// `dw` (`[k][k]`; added to it when `accumulate`).
     #[allow(clippy::too_many_arguments)]
-    pub fn backward(
+    pub fn backward<A: Act>(
         &self,
         dscores: &[f32],
         t: &[f32],
         g: &[f32],
         dg: &mut [f32],
-        grad_acts: &mut [f32],
+        grad_acts: &mut [A],
         dw: &mut [f32],
         accumulate: bool,
         bs: usize,

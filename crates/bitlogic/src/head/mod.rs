@@ -12,6 +12,7 @@ pub use group_sum::argmax;
 pub use group_sum::GroupSum;
 pub use grouped_dsp::{check_settings, mix, GroupedDsp, DEFAULT_WBITS, DIAGONAL_INIT};
 
+use crate::layer::Act;
 use crate::Result;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -149,7 +150,15 @@ impl Head {
     }
 
     /// Training scores for a feature-major block: `acts` `[in_dim][bs]` → `scores` `[k][bs]`.
-    pub fn forward(&self, acts: &[f32], scratch: &mut HeadScratch, scores: &mut [f32], bs: usize) {
+    /// `acts` and `grad_acts` (below) are in the trainer's activation type (f32, bf16, f16);
+    /// scores, their gradients and the head's buffers are f32.
+    pub fn forward<A: Act>(
+        &self,
+        acts: &[A],
+        scratch: &mut HeadScratch,
+        scores: &mut [f32],
+        bs: usize,
+    ) {
         match self {
             Head::GroupSum(h) => h.forward(acts, scores, bs),
             Head::GroupedDsp(h) => h.forward(acts, &mut scratch.t, &mut scratch.g, scores, bs),
@@ -158,11 +167,11 @@ impl Head {
 
     /// Backward of `forward` (same `scratch`): `grad_acts` `[in_dim][bs]` is overwritten and the
     /// parameter gradient `dparams` (`params().len()` long) is set, or added to if `accumulate`.
-    pub fn backward(
+    pub fn backward<A: Act>(
         &self,
         dscores: &[f32],
         scratch: &mut HeadScratch,
-        grad_acts: &mut [f32],
+        grad_acts: &mut [A],
         dparams: &mut [f32],
         accumulate: bool,
         bs: usize,

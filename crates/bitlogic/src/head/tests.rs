@@ -176,3 +176,41 @@ fn head_kind_json_defaults_to_8_bits() {
     let k: HeadKind = serde_json::from_str(r#""group-sum""#).unwrap();
     assert_eq!(k, HeadKind::GroupSum);
 }
+
+/// The training head on 16-bit activations: scores, ∂L/∂W and the rounded input gradient
+/// equal f32 on the same (widened) values; block sizes with and without a tail below 16.
+fn head_on_16_bit_rows<A: crate::layer::Act>() {
+    let dsp = HeadKind::GroupedDsp {
+        beta: 1.5,
+        wbits: 8,
+    };
+    for kind in [HeadKind::GroupSum, dsp] {
+        for bs in [4, 16, 37] {
+            let h = Head::new(kind, 3, 2.0, 6).unwrap();
+            let mut r = Rng::new(bs as u64);
+            let acts: Vec<A> = (0..6 * bs).map(|_| A::from_f32(r.uniform())).collect();
+            let wide: Vec<f32> = acts.iter().map(|a| a.to_f32()).collect();
+            let ds: Vec<f32> = (0..3 * bs).map(|_| 2.0 * r.uniform() - 1.0).collect();
+            let (mut sa, mut scores_a) = (h.scratch(bs), vec![0.0; 3 * bs]);
+            let (mut sf, mut scores_f) = (h.scratch(bs), vec![0.0; 3 * bs]);
+            h.forward(&acts, &mut sa, &mut scores_a, bs);
+            h.forward(&wide, &mut sf, &mut scores_f, bs);
+            assert_eq!(scores_a, scores_f, "{} {kind:?} bs {bs}", A::NAME);
+            let (mut ga, mut gf) = (vec![A::ZERO; 6 * bs], vec![0f32; 6 * bs]);
+            let (mut dwa, mut dwf) = (vec![0.0; 9], vec![0.0; 9]);
+            h.backward(&ds, &mut sa, &mut ga, &mut dwa, false, bs);
+            h.backward(&ds, &mut sf, &mut gf, &mut dwf, false, bs);
+            assert_eq!(dwa, dwf, "{} {kind:?} bs {bs}", A::NAME);
+            for (a, f) in ga.iter().zip(&gf) {
+                assert_eq!(*a, A::from_f32(*f), "{} {kind:?} bs {bs}", A::NAME);
+            }
+        }
+    }
+}
+
+#[test]
+fn bf16_and_f16_rows_give_the_f32_head_rounded() {
+    head_on_16_bit_rows::<crate::layer::Bf16>();
+    head_on_16_bit_rows::<crate::layer::F16>();
+    head_on_16_bit_rows::<f32>();
+}

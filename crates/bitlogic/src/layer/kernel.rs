@@ -13,7 +13,10 @@
 //! The kernels are written once over fixed 16-lane arrays and instantiated per SIMD
 //! level with `target_feature`, so the compiler emits AVX-512, AVX2 or plain code from
 //! the same source; `reference_*` in the tests below is the scalar definition.
+//! Activation rows (`input`, `output`, `grad_out`, `grad_in`) are generic over their storage
+//! type ([`Act`]: f32, bf16, f16); everything in registers, and `dcoef` and `slot_grad`, is f32.
 
+use super::act::Act;
 use super::lanes::Lanes;
 use super::param::Parametrization;
 use super::simd::dispatch;
@@ -57,12 +60,12 @@ fn first_level<S: Lanes, const K: usize>(a: &[f32]) -> ([S::V; K], [S::V; K]) {
 }
 
 #[inline(always)]
-fn forward_n<S: Lanes, const N: usize, const K: usize>(
+fn forward_n<S: Lanes, A: Act, const N: usize, const K: usize>(
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
-    input: &[f32],
-    output: &mut [f32],
+    input: &[A],
+    output: &mut [A],
     bs: usize,
 ) {
     let in_dim = input.len() / bs;
@@ -70,16 +73,16 @@ fn forward_n<S: Lanes, const N: usize, const K: usize>(
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
         // Bounds are checked once per neuron; the chunk loop then reads through raw pointers.
-        let rows: [*const f32; N] = std::array::from_fn(|j| {
+        let rows: [*const A; N] = std::array::from_fn(|j| {
             let r = id[j] as usize;
             assert!(r < in_dim);
             input[r * bs..].as_ptr()
         });
         let (lo, d) = first_level::<S, K>(a);
         for c in (0..bs).step_by(LANES) {
-            // SAFETY: every row holds `bs` floats and c + 16 <= bs.
+            // SAFETY: every row holds `bs` values and c + 16 <= bs.
             unsafe {
-                let x = S::load(rows[N - 1].add(c));
+                let x = A::load::<S>(rows[N - 1].add(c));
                 let mut t = [S::splat(0.0); K];
                 for m in 0..K / 2 {
                     t[m] = S::fma(x, d[m], lo[m]);
@@ -89,13 +92,13 @@ fn forward_n<S: Lanes, const N: usize, const K: usize>(
                 while len > 1 {
                     j -= 1;
                     len /= 2;
-                    let x = S::load(rows[j].add(c));
+                    let x = A::load::<S>(rows[j].add(c));
                     for m in 0..len {
                         t[m] = S::fma(x, S::sub(t[2 * m + 1], t[2 * m]), t[2 * m]);
                     }
                 }
                 let y = if sigmoid { S::sigmoid(t[0]) } else { t[0] };
-                S::store(out.as_mut_ptr().add(c), y);
+                A::store::<S>(out.as_mut_ptr().add(c), y);
             }
         }
     }
@@ -109,13 +112,20 @@ const fn off(k: usize, lev: usize) -> usize {
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool, const SLOT: bool>(
+fn backward_n<
+    S: Lanes,
+    A: Act,
+    const N: usize,
+    const K: usize,
+    const DX: bool,
+    const SLOT: bool,
+>(
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
-    input: &[f32],
-    grad_out: &[f32],
-    grad_in: &mut [f32],
+    input: &[A],
+    grad_out: &[A],
+    grad_in: &mut [A],
     slot_grad: &mut [f32],
     dcoef: &mut [f32],
     accumulate: bool,
@@ -142,7 +152,7 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool, const SL
             // SAFETY: rows were bounds-checked above and c + 16 <= bs.
             unsafe {
                 let xs: [S::V; N] =
-                    std::array::from_fn(|j| S::load(input.as_ptr().add(rows[j] + c)));
+                    std::array::from_fn(|j| A::load::<S>(input.as_ptr().add(rows[j] + c)));
                 for m in 0..K / 2 {
                     nodes[m] = S::fma(xs[N - 1], d[m], lo[m]);
                 }
@@ -154,7 +164,7 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool, const SL
                         nodes[q + m] = S::fma(xs[j], S::sub(h, l), l);
                     }
                 }
-                let gv = S::load(g.as_ptr().add(c));
+                let gv = A::load::<S>(g.as_ptr().add(c));
                 gn[K - 2] = if sigmoid {
                     let y = S::sigmoid(nodes[K - 2]);
                     S::mul(gv, S::mul(y, S::sub(S::splat(1.0), y)))
@@ -188,7 +198,7 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool, const SL
                 if DX {
                     for j in 0..N {
                         let p = grad_in.as_mut_ptr().add(rows[j] + c);
-                        S::store(p, S::add(S::load(p), dx[j]));
+                        A::store::<S>(p, S::add(A::load::<S>(p), dx[j]));
                     }
                 }
                 if SLOT {
@@ -209,25 +219,25 @@ fn backward_n<S: Lanes, const N: usize, const K: usize, const DX: bool, const SL
 macro_rules! by_rank {
     ($rank:expr, $f:ident $(::<$($c:literal),*>)?, ($($arg:expr),*)) => {
         match $rank {
-            1 => $f::<S, 1, 2 $($(, $c)*)?>($($arg),*),
-            2 => $f::<S, 2, 4 $($(, $c)*)?>($($arg),*),
-            3 => $f::<S, 3, 8 $($(, $c)*)?>($($arg),*),
-            4 => $f::<S, 4, 16 $($(, $c)*)?>($($arg),*),
-            5 => $f::<S, 5, 32 $($(, $c)*)?>($($arg),*),
-            6 => $f::<S, 6, 64 $($(, $c)*)?>($($arg),*),
+            1 => $f::<S, A, 1, 2 $($(, $c)*)?>($($arg),*),
+            2 => $f::<S, A, 2, 4 $($(, $c)*)?>($($arg),*),
+            3 => $f::<S, A, 3, 8 $($(, $c)*)?>($($arg),*),
+            4 => $f::<S, A, 4, 16 $($(, $c)*)?>($($arg),*),
+            5 => $f::<S, A, 5, 32 $($(, $c)*)?>($($arg),*),
+            6 => $f::<S, A, 6, 64 $($(, $c)*)?>($($arg),*),
             r => unreachable!("rank {r} is rejected when the layer is built"),
         }
     };
 }
 
 #[inline(always)]
-fn forward_any<S: Lanes>(
+fn forward_any<S: Lanes, A: Act>(
     rank: usize,
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
-    input: &[f32],
-    output: &mut [f32],
+    input: &[A],
+    output: &mut [A],
     bs: usize,
 ) {
     by_rank!(rank, forward_n, (ids, coef, sigmoid, input, output, bs))
@@ -235,14 +245,14 @@ fn forward_any<S: Lanes>(
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn backward_any<S: Lanes>(
+fn backward_any<S: Lanes, A: Act>(
     rank: usize,
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
-    input: &[f32],
-    grad_out: &[f32],
-    grad_in: Option<&mut [f32]>,
+    input: &[A],
+    grad_out: &[A],
+    grad_in: Option<&mut [A]>,
     slot_grad: Option<&mut [f32]>,
     dcoef: &mut [f32],
     accumulate: bool,
@@ -281,7 +291,7 @@ fn backward_any<S: Lanes>(
 
 dispatch! {
     /// Relaxed forward of one layer over one block of `bs` samples.
-    pub fn forward / forward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[f32], output: &mut [f32], bs: usize) => forward_any;
+    pub fn forward<A: Act> / forward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], output: &mut [A], bs: usize) => forward_any;
 }
 
 dispatch! {
@@ -289,13 +299,13 @@ dispatch! {
     /// into `dcoef`; when given, adds `∂L/∂x` into `grad_in` (neurons in order, so the sums
     /// are reproducible) and stores each slot's `∂L/∂x_j` in `slot_grad` (`[out][rank][bs]`,
     /// for learnable connections).
-    pub fn backward / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[f32], grad_out: &[f32], grad_in: Option<&mut [f32]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_any;
+    pub fn backward<A: Act> / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], grad_out: &[A], grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_any;
 }
 
 #[inline(always)]
-fn candidate_grads_any<S: Lanes>(
+fn candidate_grads_any<S: Lanes, A: Act>(
     slot_grad: &[f32],
-    input: &[f32],
+    input: &[A],
     candidates: &[u32],
     c: usize,
     bs: usize,
@@ -311,7 +321,7 @@ fn candidate_grads_any<S: Lanes>(
             for ch in (0..bs).step_by(LANES) {
                 // SAFETY: the row was bounds-checked and ch + 16 <= bs.
                 unsafe {
-                    let x = S::load(input.as_ptr().add(row * bs + ch));
+                    let x = A::load::<S>(input.as_ptr().add(row * bs + ch));
                     acc = S::fma(S::load(g.as_ptr().add(ch)), x, acc);
                 }
             }
@@ -324,7 +334,7 @@ fn candidate_grads_any<S: Lanes>(
 
 dispatch! {
     /// Learnable connections: `dq[s][c] (+)= Σ_b slot_grad[s][b] · input[cand[s][c]][b]`.
-    pub fn candidate_grads / candidate_grads_at (slot_grad: &[f32], input: &[f32], candidates: &[u32], c: usize, bs: usize, dq: &mut [f32], accumulate: bool) => candidate_grads_any;
+    pub fn candidate_grads<A: Act> / candidate_grads_at (slot_grad: &[f32], input: &[A], candidates: &[u32], c: usize, bs: usize, dq: &mut [f32], accumulate: bool) => candidate_grads_any;
 }
 
 // Per-step parameter work: plain loops, dispatched so that they compile for the detected
@@ -383,11 +393,11 @@ dispatch! {
 
 /// Checks the shapes the kernels rely on, so a bad call fails loudly instead of reading
 /// the wrong rows.
-pub fn check_shapes(
+pub fn check_shapes<A>(
     rank: usize,
     ids: &[u32],
     coef: &[f32],
-    input: &[f32],
+    input: &[A],
     out_len: usize,
     bs: usize,
 ) {

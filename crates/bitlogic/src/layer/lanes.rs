@@ -4,6 +4,13 @@
 //! with [`Avx512`] (one zmm register), [`Avx2`] (two ymm registers) or [`Scalar`] (a plain
 //! array, the reference) inside `target_feature` functions, so each intrinsic inlines into
 //! code compiled for its instruction set.
+//!
+//! Besides f32 memory, lanes load and store the 16-bit activation types of `act`
+//! (bf16, f16): widened to f32 on load and rounded to nearest even on store, bit for bit
+//! as `act`'s scalar conversions do. bf16 needs only integer instructions (its bits are the
+//! top half of an f32), or one AVX512-BF16 instruction per store where the CPU has it
+//! ([`Avx512Bf16`], chosen at run time, so the crate still builds for plain x86-64); f16 uses
+//! the F16C / AVX-512F conversion instructions.
 
 /// Sixteen f32 lanes. Implementations must only be used where their instruction set is
 /// available (the dispatcher guarantees it).
@@ -15,10 +22,25 @@ pub trait Lanes {
     /// # Safety
     /// `p` must point to 16 writable floats.
     unsafe fn store(p: *mut f32, v: Self::V);
+    /// # Safety
+    /// `p` must point to 16 readable bf16 values.
+    unsafe fn load_bf16(p: *const u16) -> Self::V;
+    /// Rounds to nearest even (NaN stays a quiet NaN).
+    /// # Safety
+    /// `p` must point to 16 writable bf16 values.
+    unsafe fn store_bf16(p: *mut u16, v: Self::V);
+    /// # Safety
+    /// `p` must point to 16 readable f16 values.
+    unsafe fn load_f16(p: *const u16) -> Self::V;
+    /// Rounds to nearest even (overflow to ∞, NaN stays a quiet NaN).
+    /// # Safety
+    /// `p` must point to 16 writable f16 values.
+    unsafe fn store_f16(p: *mut u16, v: Self::V);
     fn splat(x: f32) -> Self::V;
     fn add(a: Self::V, b: Self::V) -> Self::V;
     fn sub(a: Self::V, b: Self::V) -> Self::V;
     fn mul(a: Self::V, b: Self::V) -> Self::V;
+    fn div(a: Self::V, b: Self::V) -> Self::V;
     /// `a·b + c`
     fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// Logistic sigmoid with the polynomial exp of `kernel::exp_approx`.
@@ -26,6 +48,8 @@ pub trait Lanes {
     /// Sum of the lanes, in a fixed order.
     fn hsum(a: Self::V) -> f32;
 }
+
+use super::act::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 
 pub struct Scalar;
 
@@ -38,6 +62,26 @@ impl Lanes for Scalar {
     #[inline(always)]
     unsafe fn store(p: *mut f32, v: Self::V) {
         std::ptr::write_unaligned(p as *mut [f32; 16], v)
+    }
+    #[inline(always)]
+    unsafe fn load_bf16(p: *const u16) -> Self::V {
+        let h = std::ptr::read_unaligned(p as *const [u16; 16]);
+        std::array::from_fn(|l| bf16_to_f32(h[l]))
+    }
+    #[inline(always)]
+    unsafe fn store_bf16(p: *mut u16, v: Self::V) {
+        let h: [u16; 16] = std::array::from_fn(|l| f32_to_bf16(v[l]));
+        std::ptr::write_unaligned(p as *mut [u16; 16], h)
+    }
+    #[inline(always)]
+    unsafe fn load_f16(p: *const u16) -> Self::V {
+        let h = std::ptr::read_unaligned(p as *const [u16; 16]);
+        std::array::from_fn(|l| f16_to_f32(h[l]))
+    }
+    #[inline(always)]
+    unsafe fn store_f16(p: *mut u16, v: Self::V) {
+        let h: [u16; 16] = std::array::from_fn(|l| f32_to_f16(v[l]));
+        std::ptr::write_unaligned(p as *mut [u16; 16], h)
     }
     #[inline(always)]
     fn splat(x: f32) -> Self::V {
@@ -54,6 +98,10 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn mul(a: Self::V, b: Self::V) -> Self::V {
         std::array::from_fn(|l| a[l] * b[l])
+    }
+    #[inline(always)]
+    fn div(a: Self::V, b: Self::V) -> Self::V {
+        std::array::from_fn(|l| a[l] / b[l])
     }
     #[inline(always)]
     fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V {
@@ -79,7 +127,7 @@ fn hsum_tree(a: &[f32; 16]) -> f32 {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub use x86::{Avx2, Avx512};
+pub use x86::{Avx2, Avx512, Avx512Bf16};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -112,6 +160,34 @@ mod x86 {
             _mm512_storeu_ps(p, v)
         }
         #[inline(always)]
+        unsafe fn load_bf16(p: *const u16) -> __m512 {
+            let h = _mm512_cvtepu16_epi32(_mm256_loadu_si256(p as *const __m256i));
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(h))
+        }
+        #[inline(always)]
+        unsafe fn store_bf16(p: *mut u16, v: __m512) {
+            // `act::f32_to_bf16` in integer lanes: add 0x7FFF + the lowest kept bit, keep the
+            // top half; NaN lanes keep their top half with the quiet bit set.
+            let b = _mm512_castps_si512(v);
+            let top = _mm512_srli_epi32::<16>(b);
+            let odd = _mm512_and_si512(top, _mm512_set1_epi32(1));
+            let bias = _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF));
+            let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(b, bias));
+            let quiet = _mm512_or_si512(top, _mm512_set1_epi32(0x40));
+            let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+            let h = _mm512_mask_blend_epi32(nan, rounded, quiet);
+            _mm256_storeu_si256(p as *mut __m256i, _mm512_cvtepi32_epi16(h))
+        }
+        #[inline(always)]
+        unsafe fn load_f16(p: *const u16) -> __m512 {
+            _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
+        }
+        #[inline(always)]
+        unsafe fn store_f16(p: *mut u16, v: __m512) {
+            let h = _mm512_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
+            _mm256_storeu_si256(p as *mut __m256i, h)
+        }
+        #[inline(always)]
         fn splat(x: f32) -> __m512 {
             unsafe { _mm512_set1_ps(x) }
         }
@@ -126,6 +202,10 @@ mod x86 {
         #[inline(always)]
         fn mul(a: __m512, b: __m512) -> __m512 {
             unsafe { _mm512_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        fn div(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_div_ps(a, b) }
         }
         #[inline(always)]
         fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
@@ -177,6 +257,76 @@ mod x86 {
         _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps::<1>(h2, h2)))
     }
 
+    /// [`Avx512`] with the AVX512-BF16 conversion for bf16 stores (`vcvtneps2bf16`: one
+    /// instruction instead of nine). The dispatcher uses it for bf16 rows only, where the CPU
+    /// has the instruction. It rounds like `act::f32_to_bf16` except that f32 subnormals
+    /// (below 1.2e-38) become ±0, which training values never are.
+    pub struct Avx512Bf16;
+
+    impl Lanes for Avx512Bf16 {
+        type V = __m512;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> __m512 {
+            Avx512::load(p)
+        }
+        #[inline(always)]
+        unsafe fn store(p: *mut f32, v: __m512) {
+            Avx512::store(p, v)
+        }
+        #[inline(always)]
+        unsafe fn load_bf16(p: *const u16) -> __m512 {
+            Avx512::load_bf16(p)
+        }
+        #[inline(always)]
+        unsafe fn store_bf16(p: *mut u16, v: __m512) {
+            let h = _mm512_cvtneps_pbh(v);
+            _mm256_storeu_si256(
+                p as *mut __m256i,
+                std::mem::transmute::<__m256bh, __m256i>(h),
+            )
+        }
+        #[inline(always)]
+        unsafe fn load_f16(p: *const u16) -> __m512 {
+            Avx512::load_f16(p)
+        }
+        #[inline(always)]
+        unsafe fn store_f16(p: *mut u16, v: __m512) {
+            Avx512::store_f16(p, v)
+        }
+        #[inline(always)]
+        fn splat(x: f32) -> __m512 {
+            Avx512::splat(x)
+        }
+        #[inline(always)]
+        fn add(a: __m512, b: __m512) -> __m512 {
+            Avx512::add(a, b)
+        }
+        #[inline(always)]
+        fn sub(a: __m512, b: __m512) -> __m512 {
+            Avx512::sub(a, b)
+        }
+        #[inline(always)]
+        fn mul(a: __m512, b: __m512) -> __m512 {
+            Avx512::mul(a, b)
+        }
+        #[inline(always)]
+        fn div(a: __m512, b: __m512) -> __m512 {
+            Avx512::div(a, b)
+        }
+        #[inline(always)]
+        fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
+            Avx512::fma(a, b, c)
+        }
+        #[inline(always)]
+        fn sigmoid(z: __m512) -> __m512 {
+            Avx512::sigmoid(z)
+        }
+        #[inline(always)]
+        fn hsum(a: __m512) -> f32 {
+            Avx512::hsum(a)
+        }
+    }
+
     pub struct Avx2;
 
     #[derive(Clone, Copy)]
@@ -194,6 +344,46 @@ mod x86 {
             _mm256_storeu_ps(p.add(8), v.1);
         }
         #[inline(always)]
+        unsafe fn load_bf16(p: *const u16) -> Pair {
+            let half = |q: *const u16| {
+                let h = _mm256_cvtepu16_epi32(_mm_loadu_si128(q as *const __m128i));
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(h))
+            };
+            Pair(half(p), half(p.add(8)))
+        }
+        #[inline(always)]
+        unsafe fn store_bf16(p: *mut u16, v: Pair) {
+            // As the AVX-512 version, 8 lanes at a time; the halves are then packed to 16-bit
+            // (per 128-bit lane, hence the 64-bit permute back into order).
+            #[inline(always)]
+            unsafe fn half(v: __m256) -> __m256i {
+                let b = _mm256_castps_si256(v);
+                let top = _mm256_srli_epi32::<16>(b);
+                let odd = _mm256_and_si256(top, _mm256_set1_epi32(1));
+                let bias = _mm256_add_epi32(odd, _mm256_set1_epi32(0x7FFF));
+                let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(b, bias));
+                let quiet = _mm256_or_si256(top, _mm256_set1_epi32(0x40));
+                let nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+                _mm256_blendv_epi8(rounded, quiet, nan)
+            }
+            let packed = _mm256_packus_epi32(half(v.0), half(v.1));
+            let h = _mm256_permute4x64_epi64::<0b11_01_10_00>(packed);
+            _mm256_storeu_si256(p as *mut __m256i, h)
+        }
+        #[inline(always)]
+        unsafe fn load_f16(p: *const u16) -> Pair {
+            Pair(
+                _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)),
+                _mm256_cvtph_ps(_mm_loadu_si128(p.add(8) as *const __m128i)),
+            )
+        }
+        #[inline(always)]
+        unsafe fn store_f16(p: *mut u16, v: Pair) {
+            const RNE: i32 = _MM_FROUND_TO_NEAREST_INT;
+            _mm_storeu_si128(p as *mut __m128i, _mm256_cvtps_ph::<RNE>(v.0));
+            _mm_storeu_si128(p.add(8) as *mut __m128i, _mm256_cvtps_ph::<RNE>(v.1));
+        }
+        #[inline(always)]
         fn splat(x: f32) -> Pair {
             unsafe { Pair(_mm256_set1_ps(x), _mm256_set1_ps(x)) }
         }
@@ -208,6 +398,10 @@ mod x86 {
         #[inline(always)]
         fn mul(a: Pair, b: Pair) -> Pair {
             unsafe { Pair(_mm256_mul_ps(a.0, b.0), _mm256_mul_ps(a.1, b.1)) }
+        }
+        #[inline(always)]
+        fn div(a: Pair, b: Pair) -> Pair {
+            unsafe { Pair(_mm256_div_ps(a.0, b.0), _mm256_div_ps(a.1, b.1)) }
         }
         #[inline(always)]
         fn fma(a: Pair, b: Pair, c: Pair) -> Pair {

@@ -12,14 +12,17 @@
 //! assert_eq!((luts.len(), ids.len()), (4 * 4, 4 * 2));
 //! ```
 
+pub mod act;
 pub mod connections;
 pub mod dwn_kernel;
 pub mod kernel;
 pub mod lanes;
 pub mod learnable;
 pub mod param;
+pub mod rows;
 pub mod simd;
 
+pub use act::{Act, Bf16, F16};
 pub use connections::ConnectionKind;
 pub use param::{list_parametrizations, Parametrization, WeightInit};
 
@@ -445,3 +448,5 @@ pub fn eval_bits(rank: usize, luts: &[u8], ids: &[u32], input: &[u8], output: &m
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_amp;

@@ -6,7 +6,7 @@ use super::kernel::{self, LANES};
 use super::simd::SimdLevel;
 use super::*;
 
-const PARAMS: [Parametrization; 8] = [
+pub(super) const PARAMS: [Parametrization; 8] = [
     Parametrization::Light,
     Parametrization::Difflogic,
     Parametrization::Warp,
@@ -23,7 +23,7 @@ const PARAMS: [Parametrization; 8] = [
     },
 ];
 
-fn layer(p: Parametrization, rank: usize, sampling: Sampling, seed: u64) -> LogicDense {
+pub(super) fn layer(p: Parametrization, rank: usize, sampling: Sampling, seed: u64) -> LogicDense {
     let mut c = LayerConfig::new(9, 5, rank);
     c.parametrization = p;
     c.sampling = sampling;
@@ -31,7 +31,7 @@ fn layer(p: Parametrization, rank: usize, sampling: Sampling, seed: u64) -> Logi
     LogicDense::new(c, &mut Rng::new(seed)).unwrap()
 }
 
-fn random_rows(n: usize, bs: usize, seed: u64) -> Vec<f32> {
+pub(super) fn random_rows(n: usize, bs: usize, seed: u64) -> Vec<f32> {
     let mut r = Rng::new(seed);
     (0..n * bs).map(|_| 0.05 + 0.9 * r.uniform()).collect()
 }
@@ -480,7 +480,7 @@ fn learnable_layers_round_trip_and_check_their_parts() {
     assert!(e.contains("num_candidates") && e.contains("1..=30"), "{e}");
 }
 
-fn dwn_layer(rank: usize, seed: u64) -> LogicDense {
+pub(super) fn dwn_layer(rank: usize, seed: u64) -> LogicDense {
     let mut c = LayerConfig::new(9, 5, rank);
     c.parametrization = Parametrization::Dwn;
     LogicDense::new(c, &mut Rng::new(seed)).unwrap()

@@ -8,9 +8,13 @@
 //! | `false` | no plan: buffers are made afresh for every step (the eager baseline) |
 //!
 //! `dynamic` lets the batch size vary between steps (the plan grows instead of refusing a
-//! larger batch). `amp_dtype` selects the storage type of activations; only `none` (f32) is
-//! implemented on the CPU trainer so far, and asking for another is an error, not a silent
-//! fallback. `device` is `cpu`; `cuda` needs a build with the CUDA crate.
+//! larger batch). `amp_dtype` selects the storage type of activations and their gradients:
+//! `none` (f32), `bf16` or `f16`, each 16-bit value widened to f32 for arithmetic and rounded
+//! to nearest even when stored (see `layer::act`). Weights, coefficient and parameter
+//! gradients, every sum and the optimizer stay f32; f16 scales the loss gradient up to
+//! per-sample size (by a power of two, undone exactly in f32) so that small gradients do not
+//! flush to zero. Evaluation (hard LUTs) is unaffected.
+//! `device` is `cpu`; `cuda` needs a build with the CUDA crate.
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -76,6 +80,15 @@ pub enum AmpDtype {
 }
 
 impl AmpDtype {
+    /// The storage type's name: `f32`, `bf16` or `f16`.
+    pub fn precision(self) -> &'static str {
+        match self {
+            AmpDtype::None => "f32",
+            AmpDtype::Bf16 => "bf16",
+            AmpDtype::F16 => "f16",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "none" | "f32" => Ok(AmpDtype::None),
@@ -130,12 +143,6 @@ impl Default for CompileOptions {
 impl CompileOptions {
     /// Refuses what this build cannot do, naming what it can.
     pub fn validate(&self) -> Result<()> {
-        if self.amp_dtype != AmpDtype::None {
-            return Err(Error::invalid(format!(
-                "amp_dtype {:?} is not implemented on the CPU trainer yet (valid here: none)",
-                self.amp_dtype
-            )));
-        }
         if self.device == Some(Device::Cuda) {
             return Err(Error::invalid(
                 "device cuda: this build has no CUDA support (valid here: cpu)",
@@ -162,14 +169,25 @@ mod tests {
             e.contains("'fast'") && e.contains("max-autotune-no-cudagraphs"),
             "{e}"
         );
-        let o = CompileOptions {
-            amp_dtype: AmpDtype::Bf16,
-            ..CompileOptions::default()
-        };
-        assert!(o
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("valid here: none"));
+    }
+
+    #[test]
+    fn every_amp_dtype_is_accepted_and_unknown_ones_name_the_valid_ones() {
+        for (name, amp, precision) in [
+            ("none", AmpDtype::None, "f32"),
+            ("f32", AmpDtype::None, "f32"),
+            ("bf16", AmpDtype::Bf16, "bf16"),
+            ("f16", AmpDtype::F16, "f16"),
+        ] {
+            assert_eq!(AmpDtype::parse(name).unwrap(), amp);
+            assert_eq!(amp.precision(), precision);
+            let o = CompileOptions {
+                amp_dtype: amp,
+                ..CompileOptions::default()
+            };
+            o.validate().unwrap();
+        }
+        let e = AmpDtype::parse("fp8").unwrap_err().to_string();
+        assert!(e.contains("'fp8'") && e.contains("none, bf16, f16"), "{e}");
     }
 }

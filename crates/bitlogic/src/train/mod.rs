@@ -1,5 +1,6 @@
 //! Training: loss, optimizers and the trainer that runs fused, multithreaded steps.
 
+mod blocks;
 pub mod compile;
 pub mod loss;
 pub mod noise;

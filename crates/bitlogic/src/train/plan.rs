@@ -1,7 +1,8 @@
 //! The plan of a training step: every buffer sized once for a batch size and thread count,
 //! so that a planned step allocates nothing (see `compile`).
 
-use super::worker::Worker;
+use super::blocks::Workers;
+use super::compile::AmpDtype;
 use crate::layer::kernel;
 use crate::Model;
 
@@ -10,7 +11,8 @@ pub(super) struct Plan {
     pub(super) batch: usize,
     pub(super) bs: usize,
     pub(super) blocks: usize,
-    pub(super) workers: Vec<Worker>,
+    /// One per thread, with activations stored as `amp_dtype` says.
+    pub(super) workers: Workers,
     pub(super) coef_soft: Vec<Vec<f32>>,
     pub(super) coef_hard: Vec<Vec<f32>>,
     pub(super) dcoef: Vec<Vec<f32>>,
@@ -41,26 +43,18 @@ fn zeros(lens: &[usize]) -> Vec<Vec<f32>> {
 }
 
 impl Plan {
-    pub(super) fn new(model: &Model, batch: usize, threads: usize, block: usize) -> Plan {
+    pub(super) fn new(
+        model: &Model,
+        batch: usize,
+        threads: usize,
+        block: usize,
+        amp: AmpDtype,
+    ) -> Plan {
         let (bs, blocks) = plan_blocks(batch, threads, block);
-        let mut widths = vec![model.encoder.output_dim()];
-        widths.extend(model.layers.iter().map(|l| l.out_dim()));
-        let acts: Vec<usize> = widths.iter().map(|&w| w * bs).collect();
         let coef_len: Vec<usize> = model
             .layers
             .iter()
             .map(|l| l.out_dim() << l.rank())
-            .collect();
-        let slot_len: Vec<usize> = model
-            .layers
-            .iter()
-            .map(|l| {
-                if l.config.learnable() {
-                    l.out_dim() * l.rank() * bs
-                } else {
-                    0
-                }
-            })
             .collect();
         let conn_len: Vec<usize> = model.layers.iter().map(|l| l.conn_logits.len()).collect();
         let gsum_len: Vec<usize> = model
@@ -69,27 +63,8 @@ impl Plan {
             .map(|l| if l.config.learnable() { l.ids.len() } else { 0 })
             .collect();
         let w_len: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
-        let k = model.head.k();
         let head_len = model.head.params().len();
-        let workers = (0..threads)
-            .map(|_| Worker {
-                acts: zeros(&acts),
-                grads: zeros(&acts),
-                dcoef: zeros(&coef_len),
-                slot_grad: zeros(&slot_len),
-                dconn: zeros(&conn_len),
-                gsum: zeros(&gsum_len),
-                scores: vec![0.0; k * bs],
-                dscores: vec![0.0; k * bs],
-                head: model.head.scratch(bs),
-                dhead: vec![0.0; head_len],
-                col: vec![0.0; k],
-                labels: vec![None; bs],
-                loss: 0.0,
-                correct: 0,
-                active: false,
-            })
-            .collect();
+        let workers = Workers::new(amp, model, bs, threads);
         let hard = model.layers.iter().any(|l| l.config.sampling.hard());
         let gumbel = |l: &crate::layer::LogicDense| l.config.sampling.gumbel();
         let noise_len: Vec<usize> = model

@@ -6,7 +6,10 @@
 //! threads ever write the same input gradient. Coefficient gradients (and the head's) are
 //! summed per thread in block order and then across threads in thread order: the same seed and
 //! thread count give the same model, bit for bit. Every buffer is planned once for the batch size.
+//! `compile.amp_dtype` picks the storage type of activations and their gradients (f32, bf16,
+//! f16; see `layer::act`); parameters, their gradients and the optimizer are f32 throughout.
 
+use super::blocks::{Grads, Step};
 use super::compile::{CompileMode, CompileOptions};
 use super::noise;
 use super::optimizer::{Optimizer, OptimizerKind};
@@ -196,7 +199,13 @@ impl Trainer {
         sizes.push(model.head.params().len());
         Ok(Trainer {
             threads,
-            plan: Plan::new(model, config.batch, threads, config.block),
+            plan: Plan::new(
+                model,
+                config.batch,
+                threads,
+                config.block,
+                config.compile.amp_dtype,
+            ),
             opt: Optimizer::new(config.optimizer, config.lr, config.weight_decay, &sizes),
             pool: std::sync::Arc::new(pool),
             autotune: None,
@@ -256,7 +265,8 @@ impl Trainer {
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .map_or(0, |r| r.0);
         self.config.block = best;
-        self.plan = Plan::new(model, self.plan.batch, self.threads, best);
+        let amp = self.config.compile.amp_dtype;
+        self.plan = Plan::new(model, self.plan.batch, self.threads, best, amp);
         self.autotune = Some(results);
         Ok(())
     }
@@ -294,7 +304,8 @@ impl Trainer {
             } else {
                 idx.len().max(1)
             };
-            self.plan = Plan::new(model, batch, self.threads, self.config.block);
+            let amp = self.config.compile.amp_dtype;
+            self.plan = Plan::new(model, batch, self.threads, self.config.block, amp);
         }
         if mode.autotune() && self.autotune.is_none() {
             self.run_autotune(model, data, idx)?;
@@ -321,7 +332,7 @@ impl Trainer {
         let (opt, pool) = (&mut self.opt, &*self.pool);
         let bs = *bs;
         let blocks = (*blocks).min(idx.len().div_ceil(bs));
-        let scale = 1.0 / idx.len() as f32;
+        let mut totals = (0.0, 0);
         pool.install(|| {
             for (l, layer) in model.layers.iter().enumerate() {
                 let sampling = layer.config.sampling;
@@ -360,59 +371,23 @@ impl Trainer {
                     }
                 }
             }
-            let model_ref = &*model;
-            let (coef_soft, coef_hard) = (&*coef_soft, &*coef_hard);
-            workers.par_iter_mut().enumerate().for_each(|(t, w)| {
-                w.loss = 0.0;
-                w.correct = 0;
-                let range = t * blocks / threads..(t + 1) * blocks / threads;
-                w.active = !range.is_empty();
-                for (n, b) in range.enumerate() {
-                    let lo = b * bs;
-                    let hi = (lo + bs).min(idx.len());
-                    let block = &idx[lo..hi];
-                    w.run_block(
-                        model_ref,
-                        coef_soft,
-                        coef_hard,
-                        data,
-                        block,
-                        bs,
-                        scale,
-                        n > 0,
-                    );
-                }
-            });
-            // Fixed-order reduction: thread 0, then 1, ... (thread 0 always has a block).
-            for (l, d) in dcoef.iter_mut().enumerate() {
-                d.par_chunks_mut(4096).enumerate().for_each(|(c, d)| {
-                    let off = c * 4096;
-                    d.copy_from_slice(&workers[0].dcoef[l][off..off + d.len()]);
-                    for w in workers[1..].iter().filter(|w| w.active) {
-                        d.iter_mut()
-                            .zip(&w.dcoef[l][off..])
-                            .for_each(|(d, s)| *d += s);
-                    }
-                });
-            }
-            for (l, d) in dconn.iter_mut().enumerate().filter(|(_, d)| !d.is_empty()) {
-                d.copy_from_slice(&workers[0].dconn[l]);
-                for w in workers[1..].iter().filter(|w| w.active) {
-                    d.iter_mut().zip(&w.dconn[l]).for_each(|(d, s)| *d += s);
-                }
-            }
-            for (l, d) in gsum.iter_mut().enumerate().filter(|(_, d)| !d.is_empty()) {
-                d.copy_from_slice(&workers[0].gsum[l]);
-                for w in workers[1..].iter().filter(|w| w.active) {
-                    d.iter_mut().zip(&w.gsum[l]).for_each(|(d, s)| *d += s);
-                }
-            }
-            if !dhead.is_empty() {
-                dhead.copy_from_slice(&workers[0].dhead);
-                for w in workers[1..].iter().filter(|w| w.active) {
-                    dhead.iter_mut().zip(&w.dhead).for_each(|(d, s)| *d += s);
-                }
-            }
+            let step = Step {
+                model: &*model,
+                coef_soft: &coef_soft[..],
+                coef_hard: &coef_hard[..],
+                data,
+                idx,
+                bs,
+                blocks,
+                threads,
+            };
+            let grads = Grads {
+                dcoef: &mut dcoef[..],
+                dconn: &mut dconn[..],
+                gsum: &mut gsum[..],
+                dhead: &mut dhead[..],
+            };
+            totals = workers.run(&step, grads);
             opt.begin_step();
             let n_layers = model.layers.len();
             if !dhead.is_empty() {
@@ -457,9 +432,7 @@ impl Trainer {
                 }
             }
         });
-        let loss = workers.iter().map(|w| w.loss).sum();
-        let correct = workers.iter().map(|w| w.correct).sum();
-        Ok((loss, correct))
+        Ok(totals)
     }
 
     /// Eval-mode accuracy (hard LUTs, integer head) on `data`, on this trainer's threads.

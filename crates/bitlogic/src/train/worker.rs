@@ -1,16 +1,21 @@
 //! One thread's share of a training step: a block of samples forward through every layer,
 //! the loss, and backward, with the coefficient gradients kept per thread.
+//!
+//! Activations and their gradients are stored as `A` (f32, bf16 or f16, from `amp_dtype`);
+//! every other buffer here is f32, so the per-thread gradient sums are f32 whatever `A` is.
 
 use super::loss::softmax_cross_entropy;
 use super::trainer::EncodedSet;
 use crate::head::HeadScratch;
-use crate::layer::{dwn_kernel, kernel, learnable};
+use crate::layer::{dwn_kernel, kernel, learnable, Act};
 use crate::Model;
 
 /// Per-thread scratch for one block at a time.
-pub(super) struct Worker {
-    pub(super) acts: Vec<Vec<f32>>,
-    pub(super) grads: Vec<Vec<f32>>,
+pub(super) struct Worker<A: Act> {
+    /// `[layer][width][bs]`: the encoded input, then each layer's output.
+    pub(super) acts: Vec<Vec<A>>,
+    /// Their gradients (`grads[0]` is unused: nothing flows into the input bits).
+    pub(super) grads: Vec<Vec<A>>,
     pub(super) dcoef: Vec<Vec<f32>>,
     /// Learnable layers: per-slot input gradients of the block and candidate gradients.
     pub(super) slot_grad: Vec<Vec<f32>>,
@@ -30,7 +35,60 @@ pub(super) struct Worker {
     pub(super) active: bool,
 }
 
-impl Worker {
+fn zeros<T: Clone>(lens: &[usize], zero: T) -> Vec<Vec<T>> {
+    lens.iter().map(|&n| vec![zero.clone(); n]).collect()
+}
+
+impl<A: Act> Worker<A> {
+    /// Buffers for blocks of `bs` samples of `model`.
+    pub(super) fn new(model: &Model, bs: usize) -> Self {
+        let mut widths = vec![model.encoder.output_dim()];
+        widths.extend(model.layers.iter().map(|l| l.out_dim()));
+        let acts: Vec<usize> = widths.iter().map(|&w| w * bs).collect();
+        let coef_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| l.out_dim() << l.rank())
+            .collect();
+        let slot_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| {
+                if l.config.learnable() {
+                    l.out_dim() * l.rank() * bs
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let conn_len: Vec<usize> = model.layers.iter().map(|l| l.conn_logits.len()).collect();
+        let gsum_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| if l.config.learnable() { l.ids.len() } else { 0 })
+            .collect();
+        let k = model.head.k();
+        Worker {
+            acts: zeros(&acts, A::ZERO),
+            grads: zeros(&acts, A::ZERO),
+            dcoef: zeros(&coef_len, 0.0),
+            slot_grad: zeros(&slot_len, 0.0),
+            dconn: zeros(&conn_len, 0.0),
+            gsum: zeros(&gsum_len, 0.0),
+            scores: vec![0.0; k * bs],
+            dscores: vec![0.0; k * bs],
+            head: model.head.scratch(bs),
+            dhead: vec![0.0; model.head.params().len()],
+            col: vec![0.0; k],
+            labels: vec![None; bs],
+            loss: 0.0,
+            correct: 0,
+            active: false,
+        }
+    }
+
+    /// Forward, loss and backward of one block; `scale` multiplies the loss gradient (1 / batch
+    /// size, times the loss scale of `blocks`).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn run_block(
         &mut self,
@@ -44,11 +102,11 @@ impl Worker {
         accumulate: bool,
     ) {
         let dim = data.dim;
-        let input = &mut self.acts[0];
+        let input = &mut self.acts[0][..];
         for (s, &i) in idx.iter().enumerate() {
             let x = &data.bits[i * dim..(i + 1) * dim];
             for (f, &b) in x.iter().enumerate() {
-                input[f * bs + s] = b as f32;
+                input[f * bs + s] = A::from_bit(b);
             }
             self.labels[s] = Some(data.labels[i]);
         }
@@ -100,7 +158,7 @@ impl Worker {
             let sigmoid = layer.config.parametrization.sigmoid_output();
             let (a, b) = self.grads.split_at_mut(l + 1);
             let grad_in = if l > 0 {
-                a[l].iter_mut().for_each(|v| *v = 0.0);
+                a[l].fill(A::ZERO);
                 Some(&mut a[l][..])
             } else {
                 None

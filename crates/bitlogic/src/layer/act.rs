@@ -1,0 +1,208 @@
+//! Storage types of activations and activation gradients (`amp_dtype`, SPEC §2).
+//!
+//! A training step streams every activation row and every gradient row through memory at
+//! least twice, so halving their bytes halves that traffic and the worker buffers. Only the
+//! *storage* changes: kernels load 16 values into f32 lanes ([`Act::load`]), compute in f32
+//! and round once when they store ([`Act::store`], round to nearest even). Weights, folded
+//! coefficients, every gradient sum and the optimizer stay f32.
+//!
+//! | type | bits | exponent | mantissa | note |
+//! | --- | --- | --- | --- | --- |
+//! | `f32` | 32 | 8 | 23 | the reference; load and store are plain moves |
+//! | [`Bf16`] | 16 | 8 | 7 | the top half of an f32: f32's range, 3 significant digits |
+//! | [`F16`] | 16 | 5 | 10 | IEEE half: more precision, range 6e-8 … 65504 (hence [`Act::LOSS_SCALING`]) |
+//!
+//! The scalar conversions here are the reference the SIMD versions in `lanes` are tested
+//! against, bit for bit: NaN stays NaN (quiet, sign kept), ±∞ stays ±∞, f16 rounds into
+//! its subnormals and overflows to ∞ past 65519.
+
+use super::lanes::Lanes;
+
+/// bfloat16: the upper 16 bits of an f32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Bf16(pub u16);
+
+/// IEEE 754 binary16.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct F16(pub u16);
+
+/// A storage type for activations and their gradients.
+pub trait Act: Copy + Default + PartialEq + Send + Sync + std::fmt::Debug + 'static {
+    /// `f32`, `bf16` or `f16`.
+    const NAME: &'static str;
+    const ZERO: Self;
+    const ONE: Self;
+    /// Whether the trainer scales the loss gradient up before the backward pass (and the f32
+    /// parameter gradients back down after it). f16 needs it: the gradient of a batch mean is
+    /// the per-sample gradient / n, and 1e-3 of it at a deep layer is already below f16's
+    /// normal range (6e-5) at n = 128. The scale is the largest power of two ≤ n, which puts
+    /// stored gradients at per-sample size (≤ 1 at the loss, with ample headroom below f16's
+    /// maximum 65504) and makes both scalings exact in f32.
+    const LOSS_SCALING: bool;
+    /// True for [`Bf16`] only: AVX-512 kernels then store with the AVX512-BF16 instruction
+    /// where the CPU has it (see `simd::bf16_instructions`).
+    const BF16: bool = false;
+    /// An encoded input bit (0 or 1) as an activation, without a branch (input bits are
+    /// random, so a branch per bit would mispredict half the time).
+    fn from_bit(b: u8) -> Self;
+    /// Round to nearest, ties to even.
+    fn from_f32(x: f32) -> Self;
+    fn to_f32(self) -> f32;
+    /// Sixteen values widened to f32 lanes.
+    ///
+    /// # Safety
+    /// `p` must point to 16 readable values, and `S`'s instruction set must be available.
+    unsafe fn load<S: Lanes>(p: *const Self) -> S::V;
+    /// Sixteen f32 lanes rounded to this type (nearest even).
+    ///
+    /// # Safety
+    /// `p` must point to 16 writable values, and `S`'s instruction set must be available.
+    unsafe fn store<S: Lanes>(p: *mut Self, v: S::V);
+}
+
+impl Act for f32 {
+    const NAME: &'static str = "f32";
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const LOSS_SCALING: bool = false;
+    #[inline(always)]
+    fn from_bit(b: u8) -> Self {
+        b as f32
+    }
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    unsafe fn load<S: Lanes>(p: *const Self) -> S::V {
+        S::load(p)
+    }
+    #[inline(always)]
+    unsafe fn store<S: Lanes>(p: *mut Self, v: S::V) {
+        S::store(p, v)
+    }
+}
+
+impl Act for Bf16 {
+    const NAME: &'static str = "bf16";
+    const ZERO: Self = Bf16(0);
+    const ONE: Self = Bf16(0x3F80);
+    // bf16 has f32's exponent range: nothing to scale.
+    const LOSS_SCALING: bool = false;
+    const BF16: bool = true;
+    #[inline(always)]
+    fn from_bit(b: u8) -> Self {
+        Bf16((b != 0) as u16 * Self::ONE.0)
+    }
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        Bf16(f32_to_bf16(x))
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        bf16_to_f32(self.0)
+    }
+    #[inline(always)]
+    unsafe fn load<S: Lanes>(p: *const Self) -> S::V {
+        S::load_bf16(p as *const u16)
+    }
+    #[inline(always)]
+    unsafe fn store<S: Lanes>(p: *mut Self, v: S::V) {
+        S::store_bf16(p as *mut u16, v)
+    }
+}
+
+impl Act for F16 {
+    const NAME: &'static str = "f16";
+    const ZERO: Self = F16(0);
+    const ONE: Self = F16(0x3C00);
+    const LOSS_SCALING: bool = true;
+    #[inline(always)]
+    fn from_bit(b: u8) -> Self {
+        F16((b != 0) as u16 * Self::ONE.0)
+    }
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        F16(f32_to_f16(x))
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16_to_f32(self.0)
+    }
+    #[inline(always)]
+    unsafe fn load<S: Lanes>(p: *const Self) -> S::V {
+        S::load_f16(p as *const u16)
+    }
+    #[inline(always)]
+    unsafe fn store<S: Lanes>(p: *mut Self, v: S::V) {
+        S::store_f16(p as *mut u16, v)
+    }
+}
+
+/// f32 → bf16, round to nearest even; NaN becomes a quiet NaN with the same sign.
+#[inline(always)]
+pub fn f32_to_bf16(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return ((b >> 16) | 0x40) as u16;
+    }
+    // Adding 0x7FFF plus the lowest kept bit rounds to nearest even; a carry out of the
+    // mantissa steps the exponent, and past the largest finite value lands on ∞.
+    (b.wrapping_add(0x7FFF + ((b >> 16) & 1)) >> 16) as u16
+}
+
+#[inline(always)]
+pub fn bf16_to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// f32 → f16, round to nearest even, as `vcvtps2ph` does: subnormal results are rounded
+/// (not flushed), values from 65520 up become ∞, NaN becomes a quiet NaN keeping the sign
+/// and the top payload bits.
+#[inline(always)]
+pub fn f32_to_f16(x: f32) -> u16 {
+    let b = x.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let a = b & 0x7FFF_FFFF;
+    let h = if a > 0x7F80_0000 {
+        0x7E00 | ((a >> 13) & 0x3FF) as u16
+    } else if a >= 0x4780_0000 {
+        // |x| ≥ 2^16 (and ∞): beyond rounding range.
+        0x7C00
+    } else if a < 0x3880_0000 {
+        // |x| < 2^-14: the result is subnormal or zero. Adding 0.5 aligns the 10 kept bits
+        // at the bottom of the mantissa, and the f32 addition rounds them to nearest even.
+        let magic = f32::from_bits(0x3F00_0000);
+        ((f32::from_bits(a) + magic).to_bits() - magic.to_bits()) as u16
+    } else {
+        // Rebias the exponent, then round the 13 dropped bits to nearest even.
+        let odd = (a >> 13) & 1;
+        ((a.wrapping_sub((127 - 15) << 23) + 0xFFF + odd) >> 13) as u16
+    };
+    sign | h
+}
+
+/// f16 → f32 (exact; a NaN is returned quiet, as `vcvtph2ps` returns it).
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h & 0x8000) as u32) << 16;
+    let exp = ((h >> 10) & 0x1F) as u32;
+    let mant = (h & 0x3FF) as u32;
+    let bits = match exp {
+        // Subnormal: mant · 2^-24, exact in f32.
+        0 => (mant as f32 * f32::from_bits(0x3380_0000)).to_bits(),
+        31 if mant == 0 => 0x7F80_0000,
+        31 => 0x7FC0_0000 | (mant << 13),
+        _ => ((exp + 127 - 15) << 23) | (mant << 13),
+    };
+    f32::from_bits(sign | bits)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,262 @@
+//! The scalar conversions on hand-picked values (ties, signs, subnormals, ∞, NaN), then every
+//! SIMD level against them, bit for bit.
+
+use super::*;
+use crate::layer::simd::{bf16_instructions, detected_level, dispatch, SimdLevel};
+use crate::rng::Rng;
+
+const LEVELS: [SimdLevel; 3] = [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512];
+
+#[test]
+fn bf16_rounds_to_nearest_even() {
+    for (x, want) in [
+        (0x3F80_0000u32, 0x3F80u16), // 1
+        (0x3F80_8000, 0x3F80),       // 1 + half an ulp: tie, down to even
+        (0x3F81_8000, 0x3F82),       // tie between odd 0x3F81 and even 0x3F82: up
+        (0x3F80_8001, 0x3F81),       // just above the tie
+        (0x3F80_7FFF, 0x3F80),       // just below it
+        (0xBF81_8000, 0xBF82),       // negative tie
+        (0x8000_0000, 0x8000),       // −0
+        (0x0001_8000, 0x0002),       // f32 subnormal, tie up to even
+        (0x0000_8000, 0x0000),       // f32 subnormal, tie down to even (zero)
+        (0x7F7F_FFFF, 0x7F80),       // largest finite f32 rounds to ∞
+        (0x7F80_0000, 0x7F80),       // ∞
+        (0xFF80_0000, 0xFF80),       // −∞
+        (0x7FC0_0000, 0x7FC0),       // quiet NaN
+        (0x7F80_0001, 0x7FC0),       // signalling NaN whose payload is all dropped: still NaN
+        (0xFFA0_0000, 0xFFE0),       // negative signalling NaN: quieted, sign kept
+    ] {
+        assert_eq!(f32_to_bf16(f32::from_bits(x)), want, "{x:#010x}");
+    }
+    assert_eq!(bf16_to_f32(0x3F80), 1.0);
+    assert_eq!(bf16_to_f32(0xC040), -3.0);
+    assert_eq!(Bf16::ONE.to_f32(), 1.0);
+    assert_eq!(
+        (Bf16::from_bit(0), Bf16::from_bit(1)),
+        (Bf16::ZERO, Bf16::ONE)
+    );
+}
+
+#[test]
+fn f16_rounds_to_nearest_even() {
+    let two = |e: i32| 2f32.powi(e);
+    for (x, want) in [
+        (1.0f32, 0x3C00u16),
+        (1.0 + two(-11), 0x3C00),       // tie, down to even
+        (1.0 + 3.0 * two(-11), 0x3C02), // tie, up to even
+        (1.0 + two(-11) + two(-20), 0x3C01),
+        (-2.0, 0xC000),
+        (-0.0, 0x8000),
+        (65504.0, 0x7BFF), // largest finite
+        (65519.0, 0x7BFF), // below the tie with 2^16
+        (65520.0, 0x7C00), // the tie rounds to even, which is ∞
+        (1e6, 0x7C00),
+        (-1e6, 0xFC00),
+        (two(-14), 0x0400),            // smallest normal
+        (two(-14) - two(-25), 0x0400), // rounds up into the normals
+        (two(-24), 0x0001),            // smallest subnormal
+        (two(-25), 0x0000),            // tie between 0 and 2^-24: even is 0
+        (3.0 * two(-25), 0x0002),      // tie between 1 and 2 ulps: even is 2
+        (two(-25) + two(-40), 0x0001),
+        (-1023.0 * two(-24), 0x83FF), // largest subnormal, negative
+        (1e-10, 0x0000),
+        (f32::INFINITY, 0x7C00),
+        (f32::NEG_INFINITY, 0xFC00),
+        (f32::NAN, 0x7E00),
+    ] {
+        assert_eq!(f32_to_f16(x), want, "{x:e}");
+    }
+    assert_eq!(f32_to_f16(f32::from_bits(0xFF80_0001)), 0xFE00); // −sNaN: quiet, sign kept
+    assert_eq!(f16_to_f32(0x0001), two(-24));
+    assert_eq!(f16_to_f32(0x83FF), -1023.0 * two(-24));
+    assert_eq!(f16_to_f32(0x7BFF), 65504.0);
+    assert_eq!(f16_to_f32(0xFC00), f32::NEG_INFINITY);
+    assert!(f16_to_f32(0x7C01).is_nan());
+    assert_eq!(F16::ONE.to_f32(), 1.0);
+    assert_eq!((F16::from_bit(0), F16::from_bit(1)), (F16::ZERO, F16::ONE));
+    assert_eq!((f32::from_bit(0), f32::from_bit(1)), (0.0, 1.0));
+}
+
+#[test]
+fn every_16_bit_value_round_trips() {
+    for h in 0..=u16::MAX {
+        let (b, f) = (bf16_to_f32(h), f16_to_f32(h));
+        if b.is_nan() {
+            assert!(bf16_to_f32(f32_to_bf16(b)).is_nan());
+        } else {
+            assert_eq!(f32_to_bf16(b), h, "bf16 {h:#06x}");
+        }
+        if f.is_nan() {
+            assert!(f16_to_f32(f32_to_f16(f)).is_nan());
+        } else {
+            assert_eq!(f32_to_f16(f), h, "f16 {h:#06x}");
+        }
+    }
+}
+
+/// Lane-level conversions of whole slices (multiples of 16), dispatched like the kernels.
+#[inline(always)]
+fn store_any<S: Lanes, A: Act>(src: &[f32], dst: &mut [A]) {
+    for (s, d) in src.chunks_exact(16).zip(dst.chunks_exact_mut(16)) {
+        // SAFETY: 16 values each; the caller checked S's features.
+        unsafe { A::store::<S>(d.as_mut_ptr(), S::load(s.as_ptr())) }
+    }
+}
+
+#[inline(always)]
+fn load_any<S: Lanes, A: Act>(src: &[A], dst: &mut [f32]) {
+    for (s, d) in src.chunks_exact(16).zip(dst.chunks_exact_mut(16)) {
+        // SAFETY: as above.
+        unsafe { S::store(d.as_mut_ptr(), A::load::<S>(s.as_ptr())) }
+    }
+}
+
+dispatch! {
+    #[allow(dead_code)]
+    pub fn store_lanes<A: Act> / store_lanes_at (src: &[f32], dst: &mut [A]) => store_any;
+}
+
+dispatch! {
+    #[allow(dead_code)]
+    pub fn load_lanes<A: Act> / load_lanes_at (src: &[A], dst: &mut [f32]) => load_any;
+}
+
+/// What `store_lanes_at(level)` stores for `x`: the reference, except that the AVX512-BF16
+/// instruction (bf16 rows at the AVX-512 level, where the CPU has it) flushes f32 subnormals
+/// to ±0.
+fn expected<A: Act>(level: SimdLevel, x: f32) -> A {
+    let native = A::BF16 && level == SimdLevel::Avx512 && bf16_instructions();
+    if native && x.is_subnormal() {
+        A::from_f32(0f32.copysign(x))
+    } else {
+        A::from_f32(x)
+    }
+}
+
+/// Hand-picked f32 bit patterns around every rounding boundary of both types, then random ones.
+fn test_floats() -> Vec<f32> {
+    let mut bits: Vec<u32> = vec![
+        0,
+        0x8000_0000,
+        0x3F80_0000,
+        0x3F80_8000,
+        0x3F81_8000,
+        0x3F80_8001,
+        0xBF81_8000,
+        0x0001_8000,
+        0x0000_8000,
+        0x7F7F_FFFF,
+        0x7F80_0000,
+        0xFF80_0000,
+        0x7FC0_0000,
+        0x7F80_0001,
+        0xFFA0_0000,
+        0x7FFF_FFFF,
+        0x477F_E000,
+        0x477F_F000,
+        0x477F_EFFF,
+        0x4780_0000,
+        0x3880_0000,
+        0x387F_FFFF,
+        0x3380_0000,
+        0x3300_0000,
+        0x3340_0000,
+        0x3300_0001,
+        0x32FF_FFFF,
+        0x0000_0001,
+        0x3F80_1000,
+        0x3F80_3000,
+        0x3F80_2FFF,
+    ];
+    let mut r = Rng::new(17);
+    // Random patterns, and random values in the ranges activations and gradients live in.
+    bits.extend((0..4000).map(|_| r.next_u64() as u32));
+    bits.extend((0..2000).map(|_| (r.uniform() * 2.0 - 1.0).to_bits()));
+    bits.extend((0..2000).map(|_| ((r.uniform() - 0.5) * 1e-5).to_bits()));
+    bits.resize(bits.len().div_ceil(16) * 16, 0x3F00_0000);
+    bits.into_iter().map(f32::from_bits).collect()
+}
+
+fn check_store<A: Act>(to_bits: impl Fn(A) -> u16) {
+    let x = test_floats();
+    for level in LEVELS {
+        let mut out = vec![A::ZERO; x.len()];
+        store_lanes_at(level, &x, &mut out);
+        for (v, &o) in x.iter().zip(&out) {
+            let want = to_bits(expected::<A>(level.min(detected_level()), *v));
+            assert_eq!(
+                to_bits(o),
+                want,
+                "{} {level:?} {:#010x}",
+                A::NAME,
+                v.to_bits()
+            );
+        }
+    }
+}
+
+fn check_load<A: Act>(from_bits: impl Fn(u16) -> A) {
+    let all: Vec<A> = (0..=u16::MAX).map(from_bits).collect();
+    for level in LEVELS {
+        let mut out = vec![0f32; all.len()];
+        load_lanes_at(level, &all, &mut out);
+        for (h, &o) in all.iter().zip(&out) {
+            let want = h.to_f32();
+            assert_eq!(o.to_bits(), want.to_bits(), "{} {level:?} {h:?}", A::NAME);
+        }
+    }
+}
+
+#[test]
+fn simd_levels_convert_like_the_scalar_reference() {
+    check_store::<Bf16>(|h| h.0);
+    check_store::<F16>(|h| h.0);
+    check_load(Bf16);
+    check_load(F16);
+    // f32 "conversion" is a plain move.
+    let x = test_floats();
+    let mut y = vec![0f32; x.len()];
+    for level in LEVELS {
+        store_lanes_at(level, &x, &mut y);
+        assert!(x.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+}
+
+/// Both AVX-512 bf16 stores, whichever the dispatcher picks on this CPU: the integer rounding
+/// bit for bit, the AVX512-BF16 instruction bit for bit except f32 subnormals (→ ±0).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn both_avx512_bf16_stores_round_like_the_reference() {
+    use crate::layer::lanes::{Avx512, Avx512Bf16};
+    if detected_level() < SimdLevel::Avx512 {
+        return;
+    }
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq")]
+    unsafe fn integer(src: &[f32], dst: &mut [Bf16]) {
+        store_any::<Avx512, Bf16>(src, dst)
+    }
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bf16")]
+    unsafe fn native(src: &[f32], dst: &mut [Bf16]) {
+        store_any::<Avx512Bf16, Bf16>(src, dst)
+    }
+    let x = test_floats();
+    let mut out = vec![Bf16::ZERO; x.len()];
+    // SAFETY: detected_level checked AVX-512F/VL/DQ.
+    unsafe { integer(&x, &mut out) };
+    for (v, o) in x.iter().zip(&out) {
+        assert_eq!(o.0, f32_to_bf16(*v), "integer {:#010x}", v.to_bits());
+    }
+    if !is_x86_feature_detected!("avx512bf16") {
+        return;
+    }
+    // SAFETY: and the CPU has AVX512-BF16.
+    unsafe { native(&x, &mut out) };
+    for (v, o) in x.iter().zip(&out) {
+        let want = if v.is_subnormal() {
+            f32_to_bf16(0f32.copysign(*v))
+        } else {
+            f32_to_bf16(*v)
+        };
+        assert_eq!(o.0, want, "avx512bf16 {:#010x}", v.to_bits());
+    }
+}
