@@ -112,12 +112,7 @@ fn same_seed_threads_and_amp_give_the_same_model() {
         let (mut model, trainer, tb, ty, ..) = setup(2, seed);
         let mut trainer = with_amp(&model, &trainer, amp);
         let dim = model.encoder.output_dim();
-        let train = EncodedSet {
-            n: 640,
-            dim,
-            bits: &tb[..640 * dim],
-            labels: &ty[..640],
-        };
+        let train = set(dim, &tb[..640 * dim], &ty[..640]);
         for chunk in (0..640).collect::<Vec<_>>().chunks(64) {
             trainer.step(&mut model, train, chunk).unwrap();
         }
@@ -145,18 +140,7 @@ fn bf16_and_f16_learn_mnist_subset_like_f32() {
         let mut trainer = with_amp(&model, &trainer, amp);
         trainer.config.epochs = 3;
         let dim = model.encoder.output_dim();
-        let train = EncodedSet {
-            n: ty.len(),
-            dim,
-            bits: &tb,
-            labels: &ty,
-        };
-        let test = EncodedSet {
-            n: sy.len(),
-            dim,
-            bits: &sb,
-            labels: &sy,
-        };
+        let (train, test) = (set(dim, &tb, &ty), set(dim, &sb, &sy));
         let reports = trainer
             .fit(&mut model, train, Some(test), &mut |_| {})
             .unwrap();

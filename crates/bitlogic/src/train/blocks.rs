@@ -61,6 +61,7 @@ pub(super) struct Step<'a> {
 pub(super) struct Grads<'a> {
     pub(super) dcoef: &'a mut [Vec<f32>],
     pub(super) dconn: &'a mut [Vec<f32>],
+    /// Learnable layers: Σ over the batch of each slot's input gradient.
     pub(super) gsum: &'a mut [Vec<f32>],
     pub(super) dhead: &'a mut [f32],
 }
@@ -150,5 +151,99 @@ fn run<A: Act>(workers: &mut [Worker<A>], s: &Step, out: Grads) -> (f64, usize) 
 fn unscaled(d: &mut [f32], unscale: f32) {
     if unscale != 1.0 {
         d.iter_mut().for_each(|v| *v *= unscale);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::{Encoder, EncoderKind};
+    use crate::head::HeadKind;
+    use crate::layer::{ConnectionGrad, ConnectionKind};
+    use crate::rng::Rng;
+    use crate::ModelConfig;
+
+    /// Every summed gradient of one step (layer coefficients, candidates, slot sums, head).
+    fn step_grads(model: &Model, amp: AmpDtype, data: EncodedSet, idx: &[usize]) -> Vec<f32> {
+        let plan = super::super::plan::Plan::new(model, idx.len(), 2, 0, amp);
+        let (bs, blocks) = (plan.bs, plan.blocks);
+        let mut workers = plan.workers;
+        let coef: Vec<Vec<f32>> = model
+            .layers
+            .iter()
+            .map(|l| {
+                let mut c = vec![0.0; l.out_dim() << l.rank()];
+                l.fold(false, &mut c);
+                c
+            })
+            .collect();
+        let (mut dcoef, mut dconn, mut gsum) = (plan.dcoef, plan.dconn, plan.gsum);
+        let mut dhead = plan.dhead;
+        let step = Step {
+            model,
+            coef_soft: &coef,
+            coef_hard: &[],
+            data,
+            idx,
+            bs,
+            blocks,
+            threads: 2,
+        };
+        let grads = Grads {
+            dcoef: &mut dcoef,
+            dconn: &mut dconn,
+            gsum: &mut gsum,
+            dhead: &mut dhead,
+        };
+        workers.run(&step, grads);
+        let mut all: Vec<f32> = dcoef.concat();
+        all.extend(dconn.concat());
+        all.extend(gsum.concat());
+        all.extend(dhead);
+        all
+    }
+
+    #[test]
+    fn the_f16_loss_scale_is_undone_in_every_summed_gradient() {
+        let cfg = ModelConfig {
+            widths: vec![96, 60],
+            lut_rank: 3,
+            connections: ConnectionKind::Learnable,
+            num_candidates: 4,
+            connection_grad: ConnectionGrad::Linear,
+            head: HeadKind::GroupedDsp {
+                beta: 1.0,
+                wbits: 8,
+            },
+            encoder_bits: 1,
+            classes: 10,
+            ..ModelConfig::default()
+        };
+        let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false).unwrap();
+        let x: Vec<f32> = (0..64).map(|i| if i < 32 { 0.0 } else { 1.0 }).collect();
+        enc.fit(&x, 2, 32).unwrap();
+        let model = Model::new(cfg, enc).unwrap();
+        let mut r = Rng::new(5);
+        let n = 100;
+        let bits: Vec<u8> = (0..n * 32).map(|_| (r.next_u64() & 1) as u8).collect();
+        let labels: Vec<u32> = (0..n).map(|_| r.below(10) as u32).collect();
+        let data = EncodedSet {
+            n,
+            dim: 32,
+            bits: &bits,
+            labels: &labels,
+        };
+        let idx: Vec<usize> = (0..n).collect();
+        let f32_grads = step_grads(&model, AmpDtype::None, data, &idx);
+        let f16_grads = step_grads(&model, AmpDtype::F16, data, &idx);
+        // The loss scale here is 64 (the largest power of two ≤ 100); undone, only f16's
+        // rounding of activations and gradients (2^-11 relative) separates the two.
+        let max = f32_grads.iter().fold(0f32, |m, g| m.max(g.abs()));
+        for (i, (a, b)) in f32_grads.iter().zip(&f16_grads).enumerate() {
+            assert!(
+                (a - b).abs() <= 2e-2 * max,
+                "gradient {i}: f32 {a}, f16 {b}"
+            );
+        }
     }
 }
