@@ -45,18 +45,17 @@ pub fn sigmoid_approx(z: f32) -> f32 {
 }
 
 /// The first level of the lerp tree pairs corners 2m and 2m+1 (they differ in input n−1):
-/// their low value and their difference, broadcast to all lanes (entries ≥ K/2 unused).
+/// their low value and their difference, broadcast to all lanes into `lo[..K/2]`, `d[..K/2]`.
+/// The arrays live across neurons (entries ≥ K/2 are never read), so nothing is zeroed here:
+/// at rank 6 that would be an 8 KB memset per neuron.
 #[inline(always)]
-fn first_level<S: Lanes, const K: usize>(a: &[f32]) -> ([S::V; K], [S::V; K]) {
-    let lo = std::array::from_fn(|m| S::splat(if m < K / 2 { a[2 * m] } else { 0.0 }));
-    let d = std::array::from_fn(|m| {
-        S::splat(if m < K / 2 {
-            a[2 * m + 1] - a[2 * m]
-        } else {
-            0.0
-        })
-    });
-    (lo, d)
+fn first_level<S: Lanes, const K: usize>(a: &[f32], lo: &mut [S::V; K], d: &mut [S::V; K]) {
+    // Plain loops rather than `array::from_fn`: at K = 16 and up the latter is not inlined,
+    // and its closure then calls the broadcast intrinsic out of line, once per entry.
+    for m in 0..K / 2 {
+        lo[m] = S::splat(a[2 * m]);
+        d[m] = S::splat(a[2 * m + 1] - a[2 * m]);
+    }
 }
 
 #[inline(always)]
@@ -69,21 +68,24 @@ fn forward_n<S: Lanes, A: Act, const N: usize, const K: usize>(
     bs: usize,
 ) {
     let in_dim = input.len() / bs;
+    let (mut lo, mut d) = ([S::splat(0.0); K], [S::splat(0.0); K]);
+    // The tree's nodes: entries are written before they are read in every chunk.
+    let mut t = [S::splat(0.0); K];
     for (i, out) in output.chunks_exact_mut(bs).enumerate() {
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
         // Bounds are checked once per neuron; the chunk loop then reads through raw pointers.
-        let rows: [*const A; N] = std::array::from_fn(|j| {
+        let mut rows = [input.as_ptr(); N];
+        for j in 0..N {
             let r = id[j] as usize;
             assert!(r < in_dim);
-            input[r * bs..].as_ptr()
-        });
-        let (lo, d) = first_level::<S, K>(a);
+            rows[j] = input[r * bs..].as_ptr();
+        }
+        first_level::<S, K>(a, &mut lo, &mut d);
         for c in (0..bs).step_by(LANES) {
             // SAFETY: every row holds `bs` values and c + 16 <= bs.
             unsafe {
                 let x = A::load::<S>(rows[N - 1].add(c));
-                let mut t = [S::splat(0.0); K];
                 for m in 0..K / 2 {
                     t[m] = S::fma(x, d[m], lo[m]);
                 }
@@ -138,21 +140,26 @@ fn backward_n<
     // chunk, so they are initialised once per call, not per chunk (a 4 KB memset at rank 6).
     let mut nodes = [S::splat(0.0); K];
     let mut gn = [S::splat(0.0); K];
+    // The coefficient gradients of one neuron: the first chunk writes them, later ones add.
+    let mut da = [S::splat(0.0); K];
+    let (mut lo, mut d) = ([S::splat(0.0); K], [S::splat(0.0); K]);
     for (i, g) in grad_out.chunks_exact(bs).enumerate() {
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
-        let rows: [usize; N] = std::array::from_fn(|j| {
+        let mut rows = [0usize; N];
+        for j in 0..N {
             let r = id[j] as usize;
             assert!(r < in_dim);
-            r * bs
-        });
-        let (lo, d) = first_level::<S, K>(a);
-        let mut da = [S::splat(0.0); K];
+            rows[j] = r * bs;
+        }
+        first_level::<S, K>(a, &mut lo, &mut d);
         for c in (0..bs).step_by(LANES) {
             // SAFETY: rows were bounds-checked above and c + 16 <= bs.
             unsafe {
-                let xs: [S::V; N] =
-                    std::array::from_fn(|j| A::load::<S>(input.as_ptr().add(rows[j] + c)));
+                let mut xs = [S::splat(0.0); N];
+                for j in 0..N {
+                    xs[j] = A::load::<S>(input.as_ptr().add(rows[j] + c));
+                }
                 for m in 0..K / 2 {
                     nodes[m] = S::fma(xs[N - 1], d[m], lo[m]);
                 }
@@ -192,8 +199,14 @@ fn backward_n<
                         dx[N - 1] = S::fma(dn, d[m], dx[N - 1]);
                     }
                     let hi = S::mul(dn, xs[N - 1]);
-                    da[2 * m] = S::add(da[2 * m], S::sub(dn, hi));
-                    da[2 * m + 1] = S::add(da[2 * m + 1], hi);
+                    let dl = S::sub(dn, hi);
+                    if c == 0 {
+                        da[2 * m] = dl;
+                        da[2 * m + 1] = hi;
+                    } else {
+                        da[2 * m] = S::add(da[2 * m], dl);
+                        da[2 * m + 1] = S::add(da[2 * m + 1], hi);
+                    }
                 }
                 if DX {
                     for j in 0..N {
@@ -353,6 +366,10 @@ fn fold_neurons_any<S: Lanes>(
     hard: bool,
     coef: &mut [f32],
 ) {
+    if p.elementwise_fold() {
+        // One call for the run: at rank 2 a per-neuron call is four scalar sigmoids.
+        return p.fold(rank, w, tau, hard, coef);
+    }
     for (a, w) in coef.chunks_mut(1 << rank).zip(w.chunks(wpn)) {
         p.fold(rank, w, tau, hard, a);
     }
@@ -372,6 +389,9 @@ fn unfold_neurons_any<S: Lanes>(
     dw: &mut [f32],
 ) {
     dw.iter_mut().for_each(|v| *v = 0.0);
+    if p.elementwise_fold() {
+        return p.unfold_grad(rank, w, tau, da, dw);
+    }
     for ((dw, w), da) in dw
         .chunks_mut(wpn)
         .zip(w.chunks(wpn))

@@ -173,6 +173,12 @@ impl Parametrization {
         self != Parametrization::Dwn
     }
 
+    /// True when each coefficient is a function of its own weight alone (`a_k = f(w_k)`), so
+    /// a run of neurons folds as one flat slice (vectorised whatever the rank).
+    pub fn elementwise_fold(self) -> bool {
+        matches!(self, Parametrization::Light | Parametrization::Dwn)
+    }
+
     /// True when the relaxed output is a sigmoid of the folded polynomial.
     pub fn sigmoid_output(self) -> bool {
         matches!(
