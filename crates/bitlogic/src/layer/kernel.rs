@@ -71,9 +71,17 @@ fn forward_n<S: Lanes, A: Act, const N: usize, const K: usize>(
     let (mut lo, mut d) = ([S::splat(0.0); K], [S::splat(0.0); K]);
     // The tree's nodes: entries are written before they are read in every chunk.
     let mut t = [S::splat(0.0); K];
+    let out_dim = output.len() / bs;
     for (i, out) in output.chunks_exact_mut(bs).enumerate() {
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
+        if i + PREFETCH < out_dim {
+            prefetch_rows(
+                input.as_ptr(),
+                &ids[(i + PREFETCH) * N..(i + PREFETCH + 1) * N],
+                bs,
+            );
+        }
         // Bounds are checked once per neuron; the chunk loop then reads through raw pointers.
         let mut rows = [input.as_ptr(); N];
         for j in 0..N {
@@ -140,12 +148,25 @@ fn backward_n<
     // chunk, so they are initialised once per call, not per chunk (a 4 KB memset at rank 6).
     let mut nodes = [S::splat(0.0); K];
     let mut gn = [S::splat(0.0); K];
-    // The coefficient gradients of one neuron: the first chunk writes them, later ones add.
-    let mut da = [S::splat(0.0); K];
+    // Coefficient gradients, one vector per coefficient: the first chunk writes them, later
+    // ones add. They are reduced 16 vectors at a time (`hsum16`), so below rank 4 the
+    // vectors of 16 / K consecutive neurons gather here first, at `base`; their 16
+    // coefficients are contiguous in `dcoef`.
+    let mut da = [S::splat(0.0); 64];
+    let per = if K < LANES { LANES / K } else { 1 };
+    let out_dim = grad_out.len() / bs;
     let (mut lo, mut d) = ([S::splat(0.0); K], [S::splat(0.0); K]);
     for (i, g) in grad_out.chunks_exact(bs).enumerate() {
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
+        if i + PREFETCH < out_dim {
+            let next = &ids[(i + PREFETCH) * N..(i + PREFETCH + 1) * N];
+            prefetch_rows(input.as_ptr(), next, bs);
+            if DX {
+                prefetch_rows(grad_in.as_ptr(), next, bs);
+            }
+        }
+        let base = (i % per) * K;
         let mut rows = [0usize; N];
         for j in 0..N {
             let r = id[j] as usize;
@@ -200,12 +221,13 @@ fn backward_n<
                     }
                     let hi = S::mul(dn, xs[N - 1]);
                     let dl = S::sub(dn, hi);
+                    let (e, o) = (base + 2 * m, base + 2 * m + 1);
                     if c == 0 {
-                        da[2 * m] = dl;
-                        da[2 * m + 1] = hi;
+                        da[e] = dl;
+                        da[o] = hi;
                     } else {
-                        da[2 * m] = S::add(da[2 * m], dl);
-                        da[2 * m + 1] = S::add(da[2 * m + 1], hi);
+                        da[e] = S::add(da[e], dl);
+                        da[o] = S::add(da[o], hi);
                     }
                 }
                 if DX {
@@ -221,12 +243,68 @@ fn backward_n<
                 }
             }
         }
-        let dc = &mut dcoef[i * K..i * K + K];
-        for k in 0..K {
-            let v = S::hsum(da[k]);
-            dc[k] = if accumulate { dc[k] + v } else { v };
+        if K >= LANES {
+            for grp in 0..K / LANES {
+                add_sums::<S>(&da, grp * LANES, dcoef, i * K + grp * LANES, accumulate);
+            }
+        } else if (i + 1) % per == 0 {
+            add_sums::<S>(&da, 0, dcoef, (i + 1) * K - LANES, accumulate);
         }
     }
+    // Neurons left over from the last group of 16 / K (out_dim not a multiple): one at a time.
+    let rest = if K < LANES { out_dim % per } else { 0 };
+    for e in 0..rest * K {
+        let v = S::hsum(da[e]);
+        let d = &mut dcoef[(out_dim - rest) * K + e];
+        *d = if accumulate { *d + v } else { v };
+    }
+}
+
+/// `dcoef[at..at + 16]` (+)= the lane sums of `da[from..from + 16]`.
+#[inline(always)]
+fn add_sums<S: Lanes>(
+    da: &[S::V; 64],
+    from: usize,
+    dcoef: &mut [f32],
+    at: usize,
+    accumulate: bool,
+) {
+    let v = S::hsum16(da[from..from + LANES].try_into().expect("16 vectors"));
+    let d = &mut dcoef[at..at + LANES];
+    // SAFETY: `d` holds 16 floats.
+    unsafe {
+        let v = if accumulate {
+            S::add(S::load(d.as_ptr()), v)
+        } else {
+            v
+        };
+        S::store(d.as_mut_ptr(), v);
+    }
+}
+
+/// How many neurons ahead the kernels ask for input rows: a neuron's inputs are random rows,
+/// and at 64-sample blocks a layer's rows no longer fit in L2, so each would otherwise wait
+/// on a cache miss.
+const PREFETCH: usize = 4;
+
+/// Prefetches every cache line of the `bs`-sample rows `ids` of `base` (a hint: it never
+/// faults, so the ids need no check here).
+#[inline(always)]
+fn prefetch_rows<A>(base: *const A, ids: &[u32], bs: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = bs * std::mem::size_of::<A>();
+        for &r in ids {
+            let p = base.wrapping_add(r as usize * bs) as *const i8;
+            for off in (0..bytes).step_by(64) {
+                // SAFETY: a prefetch reads nothing and cannot fault.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off)) };
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (base, ids, bs);
 }
 
 macro_rules! by_rank {
