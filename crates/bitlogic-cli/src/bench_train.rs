@@ -38,6 +38,10 @@ pub struct BenchTrainArgs {
     /// weights, gradient sums and the optimizer stay f32 (f16 also scales the loss gradient).
     #[arg(long, default_value = "none")]
     pub amp: String,
+    /// Skip the mode=false baseline run (for profiling the compiled path alone; the
+    /// baseline's fields are then null).
+    #[arg(long)]
+    pub no_baseline: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -111,10 +115,15 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
         },
         ..base.clone()
     };
-    let (eager_step, _) = time_steps(&model, eager, a)?;
+    let eager_step = if a.no_baseline {
+        None
+    } else {
+        Some(time_steps(&model, eager, a)?.0)
+    };
     let (step, trainer) = time_steps(&model, TrainConfig { compile, ..base }, a)?;
     let sps = a.batch as f64 / step;
-    let eager_sps = a.batch as f64 / eager_step;
+    let eager_sps = eager_step.map(|s| a.batch as f64 / s);
+    let speedup = eager_sps.map(|e| sps / e);
     let rss = peak_rss_bytes();
     let model_desc = a.net.describe();
     if a.json {
@@ -124,7 +133,7 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
                 "samples_per_second": sps,
                 "median_step_seconds": step,
                 "eager_samples_per_second": eager_sps,
-                "speedup_over_eager": sps / eager_sps,
+                "speedup_over_eager": speedup,
                 "peak_rss_bytes": rss,
                 "simd": simd_level().name(),
                 "mode": mode.name(),
@@ -137,8 +146,12 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
             })
         );
     } else {
+        let baseline = match (eager_sps, speedup) {
+            (Some(e), Some(x)) => format!("mode=false: {e:.0} samples/s ({x:.2}×)"),
+            _ => "mode=false: not run".to_string(),
+        };
         println!(
-            "{model_desc}: {sps:.0} samples/s with mode {} (median step {:.2} ms, batch {}, {} threads, block {}, {}, {}); mode=false: {eager_sps:.0} samples/s ({:.2}×); peak RSS {:.1} MB",
+            "{model_desc}: {sps:.0} samples/s with mode {} (median step {:.2} ms, batch {}, {} threads, block {}, {}, {}); {baseline}; peak RSS {:.1} MB",
             mode.name(),
             step * 1e3,
             a.batch,
@@ -146,7 +159,6 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
             trainer.block_size(),
             simd_level().name(),
             amp.precision(),
-            sps / eager_sps,
             rss as f64 / 1e6
         );
     }

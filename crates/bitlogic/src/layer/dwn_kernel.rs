@@ -85,7 +85,7 @@ fn backward_any<S: Lanes, A: Act>(
     ids: &[u32],
     table: &[f32],
     input: &[A],
-    grad_out: &[A],
+    grad_out: &mut [A],
     mut grad_in: Option<&mut [A]>,
     mut slot_grad: Option<&mut [f32]>,
     dtable: &mut [f32],
@@ -95,7 +95,7 @@ fn backward_any<S: Lanes, A: Act>(
     let (k, in_dim) = (1 << rank, input.len() / bs);
     // 1 / (h + 1) for Hamming distances 0..=5.
     let recip: [f32; 8] = std::array::from_fn(|h| 1.0 / (h as f32 + 1.0));
-    for (i, g) in grad_out.chunks_exact(bs).enumerate() {
+    for (i, g) in grad_out.chunks_exact_mut(bs).enumerate() {
         let rows = rows_of(&ids[i * rank..(i + 1) * rank], in_dim, bs);
         let t = &table[i * k..(i + 1) * k];
         let dt = &mut dtable[i * k..(i + 1) * k];
@@ -105,6 +105,8 @@ fn backward_any<S: Lanes, A: Act>(
         for c in (0..bs).step_by(LANES) {
             let addr = addresses::<S, A>(&rows[..rank], input, c);
             let gc = chunk::<S, A>(g, c);
+            // Consumed: cleared while in cache (see `kernel::backward`).
+            put::<S, A>(g, c, &[0.0; LANES]);
             for l in 0..LANES {
                 dt[addr[l] as usize] += 0.5 * gc[l];
             }
@@ -149,6 +151,7 @@ dispatch! {
 dispatch! {
     /// Backward of a `dwn` layer over one block: the table gradient into `dtable` (written, or
     /// added with `accumulate`) and the EFD input gradient added into `grad_in` and stored per
-    /// slot in `slot_grad` (`[out][rank][bs]`, learnable connections) when given.
-    pub fn backward<A: Act> / backward_at (rank: usize, ids: &[u32], table: &[f32], input: &[A], grad_out: &[A], grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dtable: &mut [f32], accumulate: bool, bs: usize) => backward_any;
+    /// slot in `slot_grad` (`[out][rank][bs]`, learnable connections) when given; `grad_out`
+    /// is zeroed as it is read (as in `kernel::backward`).
+    pub fn backward<A: Act> / backward_at (rank: usize, ids: &[u32], table: &[f32], input: &[A], grad_out: &mut [A], grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dtable: &mut [f32], accumulate: bool, bs: usize) => backward_any;
 }

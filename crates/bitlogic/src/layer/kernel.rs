@@ -134,7 +134,7 @@ fn backward_n<
     coef: &[f32],
     sigmoid: bool,
     input: &[A],
-    grad_out: &[A],
+    grad_out: &mut [A],
     grad_in: &mut [A],
     slot_grad: &mut [f32],
     dcoef: &mut [f32],
@@ -156,7 +156,7 @@ fn backward_n<
     let per = if K < LANES { LANES / K } else { 1 };
     let out_dim = grad_out.len() / bs;
     let (mut lo, mut d) = ([S::splat(0.0); K], [S::splat(0.0); K]);
-    for (i, g) in grad_out.chunks_exact(bs).enumerate() {
+    for (i, g) in grad_out.chunks_exact_mut(bs).enumerate() {
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
         if i + PREFETCH < out_dim {
@@ -193,6 +193,9 @@ fn backward_n<
                     }
                 }
                 let gv = A::load::<S>(g.as_ptr().add(c));
+                // Consumed: cleared while its line is in cache, so that the buffer is zero
+                // when it next gathers input gradients (no separate memset pass).
+                A::store::<S>(g.as_mut_ptr().add(c), S::splat(0.0));
                 gn[K - 2] = if sigmoid {
                     let y = S::sigmoid(nodes[K - 2]);
                     S::mul(gv, S::mul(y, S::sub(S::splat(1.0), y)))
@@ -342,7 +345,7 @@ fn backward_any<S: Lanes, A: Act>(
     coef: &[f32],
     sigmoid: bool,
     input: &[A],
-    grad_out: &[A],
+    grad_out: &mut [A],
     grad_in: Option<&mut [A]>,
     slot_grad: Option<&mut [f32]>,
     dcoef: &mut [f32],
@@ -389,8 +392,9 @@ dispatch! {
     /// Backward of one layer over one block: writes (or with `accumulate`, adds) `∂L/∂a`
     /// into `dcoef`; when given, adds `∂L/∂x` into `grad_in` (neurons in order, so the sums
     /// are reproducible) and stores each slot's `∂L/∂x_j` in `slot_grad` (`[out][rank][bs]`,
-    /// for learnable connections).
-    pub fn backward<A: Act> / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], grad_out: &[A], grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_any;
+    /// for learnable connections). `grad_out` is zeroed as it is read: the caller's gradient
+    /// buffers are then ready to gather the next block without a memset.
+    pub fn backward<A: Act> / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], grad_out: &mut [A], grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_any;
 }
 
 #[inline(always)]

@@ -87,7 +87,7 @@ fn kernel_backward(
         &coef,
         sig,
         x,
-        g,
+        &mut g.to_vec(),
         Some(&mut dx),
         None,
         &mut dcoef,
@@ -345,11 +345,26 @@ fn backward_writes_then_accumulates() {
     l.fold(false, &mut coef);
     let mut once = vec![f32::NAN; coef.len()];
     kernel::backward(
-        3, &l.ids, &coef, false, &x, &g, None, None, &mut once, false, bs,
+        3,
+        &l.ids,
+        &coef,
+        false,
+        &x,
+        &mut g.clone(),
+        None,
+        None,
+        &mut once,
+        false,
+        bs,
     );
     let mut twice = once.clone();
+    let mut g2 = g.clone();
     kernel::backward(
-        3, &l.ids, &coef, false, &x, &g, None, None, &mut twice, true, bs,
+        3, &l.ids, &coef, false, &x, &mut g2, None, None, &mut twice, true, bs,
+    );
+    assert!(
+        g2.iter().all(|&v| v == 0.0),
+        "grad_out is cleared as it is read"
     );
     assert!(
         once.iter().all(|v| v.is_finite()),
@@ -393,7 +408,7 @@ fn learnable_candidate_gradients_match_finite_differences() {
             &coef,
             sig,
             &x,
-            &g,
+            &mut g.clone(),
             None,
             Some(&mut slot),
             &mut dcoef,
@@ -520,7 +535,7 @@ fn dwn_kernel_matches_the_formulas() {
             &l.ids,
             &t,
             &x,
-            &g,
+            &mut g.clone(),
             Some(&mut dx),
             Some(&mut slot),
             &mut dt,

@@ -50,12 +50,33 @@ fn run<A: Act>(l: &LogicDense, level: SimdLevel, x: &[A], g: &[A], bs: usize) ->
         let sig = l.config.parametrization.sigmoid_output();
         kernel::forward_at(level, rank, &l.ids, &coef, sig, x, &mut y, bs);
         kernel::backward_at(
-            level, rank, &l.ids, &coef, sig, x, g, gi, sg, &mut dcoef, false, bs,
+            level,
+            rank,
+            &l.ids,
+            &coef,
+            sig,
+            x,
+            &mut g.to_vec(),
+            gi,
+            sg,
+            &mut dcoef,
+            false,
+            bs,
         );
     } else {
         dwn_kernel::forward_at(level, rank, &l.ids, &coef, x, &mut y, bs);
         dwn_kernel::backward_at(
-            level, rank, &l.ids, &coef, x, g, gi, sg, &mut dcoef, false, bs,
+            level,
+            rank,
+            &l.ids,
+            &coef,
+            x,
+            &mut g.to_vec(),
+            gi,
+            sg,
+            &mut dcoef,
+            false,
+            bs,
         );
     }
     Run {

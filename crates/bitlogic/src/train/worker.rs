@@ -102,12 +102,15 @@ impl<A: Act> Worker<A> {
         accumulate: bool,
     ) {
         let dim = data.dim;
-        let input = &mut self.acts[0][..];
-        for (s, &i) in idx.iter().enumerate() {
-            let x = &data.bits[i * dim..(i + 1) * dim];
-            for (f, &b) in x.iter().enumerate() {
-                input[f * bs + s] = A::from_bit(b);
+        // Feature by feature, so that the rows are written contiguously; the block's samples
+        // (a few dozen rows of `dim` bytes) stay in cache while every feature reads them.
+        let samples: &[usize] = idx;
+        for (f, row) in self.acts[0].chunks_exact_mut(bs).enumerate() {
+            for (r, &i) in row.iter_mut().zip(samples) {
+                *r = A::from_bit(data.bits[i * dim + f]);
             }
+        }
+        for (s, &i) in idx.iter().enumerate() {
             self.labels[s] = Some(data.labels[i]);
         }
         self.labels[idx.len()..].iter_mut().for_each(|l| *l = None);
@@ -157,15 +160,13 @@ impl<A: Act> Worker<A> {
         for (l, layer) in model.layers.iter().enumerate().rev() {
             let sigmoid = layer.config.parametrization.sigmoid_output();
             let (a, b) = self.grads.split_at_mut(l + 1);
-            let grad_in = if l > 0 {
-                a[l].fill(A::ZERO);
-                Some(&mut a[l][..])
-            } else {
-                None
-            };
+            // Zero already: the backward of layer l − 1 cleared it as it read it, last block
+            // (or it is fresh).
+            debug_assert!(a[l].iter().all(|g| g.to_f32() == 0.0));
+            let grad_in = (l > 0).then_some(&mut a[l][..]);
             let learn = layer.config.learnable();
             let slot_grad = learn.then_some(&mut self.slot_grad[l][..]);
-            let (x, g, dc) = (&self.acts[l], &b[0], &mut self.dcoef[l]);
+            let (x, g, dc) = (&self.acts[l], &mut b[0], &mut self.dcoef[l]);
             if layer.config.parametrization.multilinear() {
                 let c = &coef_soft[l];
                 kernel::backward(
