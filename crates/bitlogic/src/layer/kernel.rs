@@ -28,15 +28,22 @@ pub const LANES: usize = 16;
 /// it vectorises (the libm call would not). Relative error below 2e-7.
 #[inline(always)]
 pub fn exp_approx(x: f32) -> f32 {
+    // 1.5 · 2^23: adding it rounds to the nearest integer, which then sits in the low
+    // mantissa bits. Reading n from there keeps every step in vector lanes; `n as i32`
+    // saturates and maps NaN to 0, which compiles to a scalar test per lane.
+    const SHIFT: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let k = x * std::f32::consts::LOG2_E + SHIFT;
+    let n = k - SHIFT;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (0.166_666_67
                     + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // n ∈ [−126, 127] after the clamp, so n + 127 is a normal exponent.
+    let bits = k.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127);
+    p * f32::from_bits(bits << 23)
 }
 
 #[inline(always)]

@@ -202,6 +202,10 @@ impl LayerConfig {
     }
 }
 
+/// Neurons per parallel task of the per-step fold and unfold: a task is a few microseconds
+/// of work even at rank 2, so the scheduling overhead stays small.
+const FOLD_TASK: usize = 2048;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogicDense {
     pub config: LayerConfig,
@@ -378,8 +382,8 @@ impl LogicDense {
             self.config.temperature,
         );
         let (wpn, k) = (self.weights_per_neuron(), 1 << r);
-        coef.par_chunks_mut(k * 256)
-            .zip(weights.par_chunks(wpn * 256))
+        coef.par_chunks_mut(k * FOLD_TASK)
+            .zip(weights.par_chunks(wpn * FOLD_TASK))
             .for_each(|(a, w)| kernel::fold_neurons(p, r, w, wpn, t, hard, a));
     }
 
@@ -396,9 +400,9 @@ impl LogicDense {
             self.config.temperature,
         );
         let (wpn, k) = (self.weights_per_neuron(), 1 << r);
-        dw.par_chunks_mut(wpn * 256)
-            .zip(weights.par_chunks(wpn * 256))
-            .zip(dcoef.par_chunks(k * 256))
+        dw.par_chunks_mut(wpn * FOLD_TASK)
+            .zip(weights.par_chunks(wpn * FOLD_TASK))
+            .zip(dcoef.par_chunks(k * FOLD_TASK))
             .for_each(|((dw, w), da)| kernel::unfold_neurons(p, r, w, wpn, t, da, dw));
     }
 
