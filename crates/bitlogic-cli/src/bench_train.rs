@@ -7,7 +7,6 @@
 
 use crate::bench_model::{median, RandomNet};
 use anyhow::Result;
-use bitlogic::layer::simd::simd_level;
 use bitlogic::rng::Rng;
 use bitlogic::train::trainer::EncodedSet;
 use bitlogic::train::{AmpDtype, CompileMode, CompileOptions, TrainConfig, Trainer};
@@ -61,7 +60,8 @@ pub fn peak_rss_bytes() -> u64 {
 }
 
 /// Median step time of `steps` steps after 3 warm-up steps (autotuning, if any, happens in
-/// the first warm-up step).
+/// the first warm-up step, and the trainer then reports the threads, block and SIMD level it
+/// chose).
 fn time_steps(model: &Model, config: TrainConfig, a: &BenchTrainArgs) -> Result<(f64, Trainer)> {
     let mut model = model.clone();
     let mut trainer = Trainer::new(&model, config)?;
@@ -135,13 +135,14 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
                 "eager_samples_per_second": eager_sps,
                 "speedup_over_eager": speedup,
                 "peak_rss_bytes": rss,
-                "simd": simd_level().name(),
+                "simd": trainer.simd().name(),
                 "mode": mode.name(),
                 "precision": amp.precision(),
                 "threads": trainer.threads(),
                 "batch": a.batch,
                 "block": trainer.block_size(),
                 "autotune": trainer.autotune,
+                "autotune_choice": trainer.autotune_choice(),
                 "model": model_desc,
             })
         );
@@ -150,14 +151,18 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
             (Some(e), Some(x)) => format!("mode=false: {e:.0} samples/s ({x:.2}×)"),
             _ => "mode=false: not run".to_string(),
         };
+        let tuned = match &trainer.autotune {
+            Some(p) => format!(", chosen from {} probes", p.len()),
+            None => String::new(),
+        };
         println!(
-            "{model_desc}: {sps:.0} samples/s with mode {} (median step {:.2} ms, batch {}, {} threads, block {}, {}, {}); {baseline}; peak RSS {:.1} MB",
+            "{model_desc}: {sps:.0} samples/s with mode {} (median step {:.2} ms, batch {}, {} threads, block {}, {}, {}{tuned}); {baseline}; peak RSS {:.1} MB",
             mode.name(),
             step * 1e3,
             a.batch,
             trainer.threads(),
             trainer.block_size(),
-            simd_level().name(),
+            trainer.simd().name(),
             amp.precision(),
             rss as f64 / 1e6
         );

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use bitlogic::io::augment::shift_images;
 use bitlogic::io::model_file;
 use bitlogic::train::trainer::EncodedSet;
-use bitlogic::train::{Progress, Trainer};
+use bitlogic::train::{AutotuneProbe, Progress, Trainer};
 use bitlogic::FeedForward;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -82,6 +82,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
     let epochs = r.train.epochs;
     let mut on_progress = |p: Progress| match p {
+        Progress::Autotuned { probes, choice } => {
+            let line = autotune_line(choice, probes.len());
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+        }
         Progress::Batch {
             epoch,
             done,
@@ -178,7 +186,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "gates": model.gates(),
         "model_bytes": model_bytes,
         "threads": trainer.threads(),
-        "simd": bitlogic::layer::simd::simd_level().name(),
+        "simd": trainer.simd().name(),
+        "autotune": trainer.autotune.as_ref().map(|probes| json!({
+            "choice": trainer.autotune_choice(),
+            "probes": probes,
+        })),
         "data": splits.source,
         "model_config": model.config,
         "train_config": r.train,
@@ -203,4 +215,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         r.out.join("curves.png").display()
     );
     Ok(())
+}
+
+/// E.g. `autotune: block 32, avx512, 2 threads (14.2 ms/step; 16 probes)`.
+fn autotune_line(choice: &AutotuneProbe, probes: usize) -> String {
+    format!(
+        "autotune: block {}, {}, {} thread{} ({:.1} ms/step; {probes} probe{})",
+        choice.block,
+        choice.simd.name(),
+        choice.threads,
+        if choice.threads == 1 { "" } else { "s" },
+        choice.seconds * 1e3,
+        if probes == 1 { "" } else { "s" },
+    )
 }

@@ -319,3 +319,90 @@ fn bench_train_reports_the_amp_precision_and_refuses_unknown_ones() {
         &["'fp8'", "none, bf16, f16"],
     );
 }
+
+#[test]
+fn max_autotune_logs_every_probe_and_reports_its_choice() {
+    let out = bitlogic(&[
+        "bench",
+        "train",
+        "--in-dim",
+        "64",
+        "--width",
+        "160",
+        "--depth",
+        "2",
+        "--batch",
+        "64",
+        "--threads",
+        "2",
+        "--steps",
+        "2",
+        "--mode",
+        "max-autotune",
+        "--no-baseline",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let probes = report["autotune"].as_array().unwrap();
+    assert!(probes.len() >= 2, "{report}");
+    let fastest = probes
+        .iter()
+        .min_by(|a, b| {
+            let s = |p: &serde_json::Value| p["seconds"].as_f64().unwrap();
+            s(a).total_cmp(&s(b))
+        })
+        .unwrap();
+    let choice = &report["autotune_choice"];
+    assert_eq!(choice, fastest);
+    for key in ["block", "simd", "threads"] {
+        assert_eq!(report[key], choice[key], "{key} in {report}");
+    }
+
+    let out_dir = tmp("autotune");
+    let r = bitlogic(&[
+        "train",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--width",
+        "100",
+        "--depth",
+        "1",
+        "--epochs",
+        "1",
+        "--batch",
+        "64",
+        "--train-subset",
+        "256",
+        "--quiet",
+        "true",
+        "--threads",
+        "2",
+        "--compile-mode",
+        "max-autotune",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("autotune: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    let choice = &metrics["autotune"]["choice"];
+    assert!(metrics["autotune"]["probes"].as_array().unwrap().len() >= 2);
+    assert!(
+        lines[0].starts_with(&format!("autotune: block {}, ", choice["block"])),
+        "{} vs {choice}",
+        lines[0]
+    );
+    assert_eq!(metrics["threads"], choice["threads"]);
+    assert_eq!(metrics["simd"], choice["simd"]);
+    std::fs::remove_dir_all(&out_dir).ok();
+}

@@ -5,8 +5,11 @@ mod common;
 use bitlogic::encoder::{Encoder, EncoderKind};
 use bitlogic::head::{Head, HeadKind};
 use bitlogic::io::idx::Split;
+use bitlogic::layer::simd::{simd_level, SimdLevel};
+use bitlogic::layer::{ConnectionGrad, ConnectionKind, Parametrization};
+use bitlogic::rng::Rng;
 use bitlogic::train::trainer::EncodedSet;
-use bitlogic::train::{AmpDtype, CompileOptions, TrainConfig, Trainer};
+use bitlogic::train::{AmpDtype, CompileMode, CompileOptions, Progress, TrainConfig, Trainer};
 use bitlogic::{Model, ModelConfig};
 
 type Setup = (Model, Trainer, Vec<u8>, Vec<u32>, Vec<u8>, Vec<u32>);
@@ -258,4 +261,153 @@ fn grouped_dsp_training_is_deterministic() {
     let a = run(3);
     assert_eq!(a, run(3));
     assert_ne!(a.head.params(), run(4).head.params());
+}
+
+/// A small random model on 32 input bits (learnable connections and a GroupedDSP head, so
+/// that every block kernel runs) and `n` random samples for it.
+fn tiny(p: Parametrization, n: usize) -> (Model, Vec<u8>, Vec<u32>) {
+    let cfg = ModelConfig {
+        widths: vec![120, 80],
+        lut_rank: 3,
+        parametrization: p,
+        connections: ConnectionKind::Learnable,
+        num_candidates: 4,
+        connection_grad: ConnectionGrad::Linear,
+        head: DSP,
+        encoder_bits: 1,
+        classes: 10,
+        seed: 9,
+        weight_init: bitlogic::layer::WeightInit::Random,
+        ..ModelConfig::default()
+    };
+    let model = common::random_model(32, cfg);
+    let mut rng = Rng::new(11);
+    let bits: Vec<u8> = (0..n * 32).map(|_| (rng.next_u64() & 1) as u8).collect();
+    let labels: Vec<u32> = (0..n).map(|_| rng.below(10) as u32).collect();
+    (model, bits, labels)
+}
+
+fn compiled(mode: CompileMode, threads: usize, block: usize) -> TrainConfig {
+    TrainConfig {
+        batch: 64,
+        lr: 0.05,
+        threads,
+        block,
+        seed: 5,
+        compile: CompileOptions {
+            mode,
+            ..CompileOptions::default()
+        },
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn max_autotune_keeps_its_fastest_probe_and_steps_like_that_configuration() {
+    let (model, bits, labels) = tiny(Parametrization::Light, 64);
+    let data = set(32, &bits, &labels);
+    let idx: Vec<usize> = (0..64).collect();
+    let mut tuned = Trainer::new(&model, compiled(CompileMode::MaxAutotune, 2, 0)).unwrap();
+    let mut a = model.clone();
+    let loss_a = tuned.step(&mut a, data, &idx).unwrap();
+
+    let probes = tuned
+        .autotune
+        .clone()
+        .expect("max-autotune times on the first step");
+    let mut blocks: Vec<usize> = probes.iter().map(|p| p.block).collect();
+    blocks.sort_unstable();
+    blocks.dedup();
+    assert!(probes.len() >= 2 && blocks.len() >= 2, "{probes:?}");
+    // Both thread counts (2 and 1) and, on AVX-512 CPUs, AVX2 as well.
+    assert!(probes.iter().any(|p| p.threads == 1) && probes.iter().any(|p| p.threads == 2));
+    let choice = *tuned.autotune_choice().unwrap();
+    assert!(probes
+        .iter()
+        .all(|p| p.seconds >= choice.seconds && p.seconds > 0.0));
+    assert_eq!(
+        (tuned.block_size(), tuned.threads(), tuned.simd()),
+        (choice.block, choice.threads, choice.simd)
+    );
+
+    // Probing stepped copies only: the same first step under the chosen settings, without
+    // autotuning, gives the same model bit for bit.
+    let config = compiled(CompileMode::ReduceOverhead, choice.threads, choice.block);
+    let mut plain = Trainer::new(&model, config).unwrap();
+    plain.set_simd(choice.simd);
+    let mut b = model.clone();
+    let loss_b = plain.step(&mut b, data, &idx).unwrap();
+    assert_eq!(loss_a, loss_b);
+    assert_eq!(a, b);
+    // The choice is made once.
+    tuned.step(&mut a, data, &idx).unwrap();
+    assert_eq!(tuned.autotune.as_ref(), Some(&probes));
+}
+
+#[test]
+fn fit_reports_the_autotune_choice_once() {
+    let (mut model, bits, labels) = tiny(Parametrization::Light, 192);
+    let config = TrainConfig {
+        epochs: 2,
+        ..compiled(CompileMode::MaxAutotuneNoCudagraphs, 1, 0)
+    };
+    let mut trainer = Trainer::new(&model, config).unwrap();
+    let mut seen = Vec::new();
+    trainer
+        .fit(&mut model, set(32, &bits, &labels), None, &mut |p| {
+            if let Progress::Autotuned { probes, choice } = p {
+                seen.push((probes.len(), *choice));
+            }
+        })
+        .unwrap();
+    let probes = trainer.autotune.as_ref().unwrap();
+    assert_eq!(seen, [(probes.len(), *trainer.autotune_choice().unwrap())]);
+    // One thread configured: nothing to halve.
+    assert!(probes.iter().all(|p| p.threads == 1));
+}
+
+#[test]
+fn the_trainers_simd_level_changes_a_step_only_by_rounding() {
+    for p in [Parametrization::Light, Parametrization::Dwn] {
+        let (model, bits, labels) = tiny(p, 64);
+        let data = set(32, &bits, &labels);
+        let idx: Vec<usize> = (0..64).collect();
+        let step = |level: Option<SimdLevel>| {
+            let config = compiled(CompileMode::ReduceOverhead, 2, 0);
+            let mut t = Trainer::new(&model, config).unwrap();
+            assert_eq!(t.simd(), simd_level());
+            if let Some(level) = level {
+                t.set_simd(level);
+                assert_eq!(t.simd(), level);
+            }
+            let mut m = model.clone();
+            let loss = t.step(&mut m, data, &idx).unwrap().0;
+            (loss, m)
+        };
+        let ((d, md), (s, ms)) = (step(None), step(Some(SimdLevel::Scalar)));
+        let level = simd_level();
+        assert!(
+            (d - s).abs() <= 1e-4 * d.abs(),
+            "{p:?}: loss {d} at {level:?}, {s} at scalar"
+        );
+        // The backward kernels ran at the level too: the updates agree. (Adam's first step
+        // moves every parameter by ±lr, so a gradient within rounding of 0 may flip one.)
+        let params = |m: &Model| -> Vec<f32> {
+            let mut v: Vec<f32> = m.layers.iter().flat_map(|l| l.weights.clone()).collect();
+            v.extend(m.layers.iter().flat_map(|l| l.conn_logits.clone()));
+            v.extend(m.head.params());
+            v
+        };
+        let (pd, ps) = (params(&md), params(&ms));
+        let same = pd
+            .iter()
+            .zip(&ps)
+            .filter(|(a, b)| (*a - *b).abs() <= 1e-5)
+            .count();
+        assert!(
+            same as f64 >= 0.99 * pd.len() as f64,
+            "{p:?}: {same} of {} parameters agree",
+            pd.len()
+        );
+    }
 }

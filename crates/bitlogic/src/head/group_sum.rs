@@ -5,6 +5,7 @@
 //!   evaluation: score_c = number of ones in group c     (an integer)
 //! ```
 
+use crate::layer::simd::{simd_level, SimdLevel};
 use crate::layer::{rows, Act};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -44,22 +45,38 @@ impl GroupSum {
     /// Training scores for a feature-major block: `acts` is `[in_dim][bs]` (f32 or a 16-bit
     /// activation type), `scores` `[k][bs]` (f32, summed in f32).
     pub fn forward<A: Act>(&self, acts: &[A], scores: &mut [f32], bs: usize) {
+        self.forward_at(simd_level(), acts, scores, bs)
+    }
+
+    /// [`forward`](Self::forward) with the row kernels at `level` (a trainer's own level).
+    pub fn forward_at<A: Act>(&self, level: SimdLevel, acts: &[A], scores: &mut [f32], bs: usize) {
         let g = self.group_size();
         for (c, s) in scores.chunks_exact_mut(bs).enumerate() {
             s.iter_mut().for_each(|v| *v = 0.0);
-            rows::add_rows(&acts[c * g * bs..(c + 1) * g * bs], s);
+            rows::add_rows_at(level, &acts[c * g * bs..(c + 1) * g * bs], s);
             s.iter_mut().for_each(|v| *v /= self.tau);
         }
     }
 
     /// `grad_acts[f][s] = dscores[group(f)][s] / τ` (rounded to `A`).
     pub fn backward<A: Act>(&self, dscores: &[f32], grad_acts: &mut [A], bs: usize) {
+        self.backward_at(simd_level(), dscores, grad_acts, bs)
+    }
+
+    /// [`backward`](Self::backward) with the row kernels at `level`.
+    pub fn backward_at<A: Act>(
+        &self,
+        level: SimdLevel,
+        dscores: &[f32],
+        grad_acts: &mut [A],
+        bs: usize,
+    ) {
         let g = self.group_size();
         for (d, rows) in dscores
             .chunks_exact(bs)
             .zip(grad_acts.chunks_exact_mut(g * bs))
         {
-            rows::fill_rows_div(d, self.tau, rows);
+            rows::fill_rows_div_at(level, d, self.tau, rows);
         }
     }
 

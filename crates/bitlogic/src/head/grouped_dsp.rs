@@ -14,6 +14,7 @@
 //! do not enter evaluation; the integer head is exactly what a DSP slice computes.
 
 use super::GroupSum;
+use crate::layer::simd::{simd_level, SimdLevel};
 use crate::layer::Act;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -120,11 +121,25 @@ impl GroupedDsp {
         scores: &mut [f32],
         bs: usize,
     ) {
+        self.forward_at(simd_level(), acts, t, g, scores, bs)
+    }
+
+    /// [`forward`](Self::forward) with the group sums at `level` (the k × k mixing is a plain
+    /// loop either way: it is tiny next to the sums).
+    pub fn forward_at<A: Act>(
+        &self,
+        level: SimdLevel,
+        acts: &[A],
+        t: &mut [f32],
+        g: &mut [f32],
+        scores: &mut [f32],
+        bs: usize,
+    ) {
         let k = self.group.k;
         t.iter_mut()
             .zip(&self.weights)
             .for_each(|(t, &w)| *t = w.tanh());
-        self.group.forward(acts, g, bs);
+        self.group.forward_at(level, acts, g, bs);
         for (c, s) in scores.chunks_exact_mut(bs).enumerate() {
             s.iter_mut().for_each(|v| *v = 0.0);
             for (d, gd) in g.chunks_exact(bs).enumerate() {
@@ -149,6 +164,24 @@ impl GroupedDsp {
         accumulate: bool,
         bs: usize,
     ) {
+        let level = simd_level();
+        self.backward_at(level, dscores, t, g, dg, grad_acts, dw, accumulate, bs)
+    }
+
+    /// [`backward`](Self::backward) with the group-sum gradient rows at `level`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_at<A: Act>(
+        &self,
+        level: SimdLevel,
+        dscores: &[f32],
+        t: &[f32],
+        g: &[f32],
+        dg: &mut [f32],
+        grad_acts: &mut [A],
+        dw: &mut [f32],
+        accumulate: bool,
+        bs: usize,
+    ) {
         let k = self.group.k;
         for (d, out) in dg.chunks_exact_mut(bs).enumerate() {
             out.iter_mut().for_each(|v| *v = 0.0);
@@ -157,7 +190,7 @@ impl GroupedDsp {
                 out.iter_mut().zip(ds).for_each(|(o, &x)| *o += a * x);
             }
         }
-        self.group.backward(dg, grad_acts, bs);
+        self.group.backward_at(level, dg, grad_acts, bs);
         for (c, ds) in dscores.chunks_exact(bs).enumerate() {
             for (d, gd) in g.chunks_exact(bs).enumerate() {
                 let dot: f32 = ds.iter().zip(gd).map(|(&a, &b)| a * b).sum();

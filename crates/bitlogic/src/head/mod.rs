@@ -12,6 +12,7 @@ pub use group_sum::argmax;
 pub use group_sum::GroupSum;
 pub use grouped_dsp::{check_settings, mix, GroupedDsp, DEFAULT_WBITS, DIAGONAL_INIT};
 
+use crate::layer::simd::{simd_level, SimdLevel};
 use crate::layer::Act;
 use crate::Result;
 use rayon::prelude::*;
@@ -159,9 +160,24 @@ impl Head {
         scores: &mut [f32],
         bs: usize,
     ) {
+        self.forward_at(simd_level(), acts, scratch, scores, bs)
+    }
+
+    /// [`forward`](Self::forward) with its row kernels at `level`: a trainer runs every block
+    /// kernel at its own level (max-autotune may pick one below the global one).
+    pub fn forward_at<A: Act>(
+        &self,
+        level: SimdLevel,
+        acts: &[A],
+        scratch: &mut HeadScratch,
+        scores: &mut [f32],
+        bs: usize,
+    ) {
         match self {
-            Head::GroupSum(h) => h.forward(acts, scores, bs),
-            Head::GroupedDsp(h) => h.forward(acts, &mut scratch.t, &mut scratch.g, scores, bs),
+            Head::GroupSum(h) => h.forward_at(level, acts, scores, bs),
+            Head::GroupedDsp(h) => {
+                h.forward_at(level, acts, &mut scratch.t, &mut scratch.g, scores, bs)
+            }
         }
     }
 
@@ -176,11 +192,27 @@ impl Head {
         accumulate: bool,
         bs: usize,
     ) {
+        let level = simd_level();
+        self.backward_at(level, dscores, scratch, grad_acts, dparams, accumulate, bs)
+    }
+
+    /// [`backward`](Self::backward) with its row kernels at `level`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_at<A: Act>(
+        &self,
+        level: SimdLevel,
+        dscores: &[f32],
+        scratch: &mut HeadScratch,
+        grad_acts: &mut [A],
+        dparams: &mut [f32],
+        accumulate: bool,
+        bs: usize,
+    ) {
         match self {
-            Head::GroupSum(h) => h.backward(dscores, grad_acts, bs),
+            Head::GroupSum(h) => h.backward_at(level, dscores, grad_acts, bs),
             Head::GroupedDsp(h) => {
                 let HeadScratch { t, g, dg } = scratch;
-                h.backward(dscores, t, g, dg, grad_acts, dparams, accumulate, bs)
+                h.backward_at(level, dscores, t, g, dg, grad_acts, dparams, accumulate, bs)
             }
         }
     }

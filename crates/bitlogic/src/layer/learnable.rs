@@ -46,7 +46,7 @@ pub fn argmax_ids(candidates: &[u32], logits: &[f32], c: usize, ids: &mut [u32])
 
 /// `dq[s][c] (+)= Σ_b slot_grad[s][b] · input[cand[s][c]][b]` over one block of `bs` samples
 /// (a multiple of 16), compiled for the detected SIMD level.
-pub use super::kernel::candidate_grads;
+pub use super::kernel::{candidate_grads, candidate_grads_at};
 
 #[inline(always)]
 // The lane type only selects the instruction set; these loops vectorise on their own.
@@ -76,12 +76,20 @@ fn logits_grad_any<S: Lanes>(logits: &[f32], dq: &[f32], c: usize, tau: f32, dlo
     }
 }
 
-/// `gsum[s] (+)= Σ_b slot_grad[s][b]` over one block.
-pub fn slot_sums(slot_grad: &[f32], bs: usize, gsum: &mut [f32], accumulate: bool) {
+#[inline(always)]
+// Dispatched only so that the trainer's per-step SIMD level (max-autotune) reaches every
+// block kernel; the sum runs in order, so every level gives the same bits.
+#[allow(clippy::extra_unused_type_parameters)]
+fn slot_sums_any<S: Lanes>(slot_grad: &[f32], bs: usize, gsum: &mut [f32], accumulate: bool) {
     for (g, row) in gsum.iter_mut().zip(slot_grad.chunks_exact(bs)) {
         let v: f32 = row.iter().sum();
         *g = if accumulate { *g + v } else { v };
     }
+}
+
+dispatch! {
+    /// `gsum[s] (+)= Σ_b slot_grad[s][b]` over one block.
+    pub fn slot_sums / slot_sums_at (slot_grad: &[f32], bs: usize, gsum: &mut [f32], accumulate: bool) => slot_sums_any;
 }
 
 /// The linear (DWN) surrogate: `dlogits[s][c] = 2·dq[s][c] − gsum[s]`.

@@ -7,9 +7,12 @@
 //! type of its activation rows (`act::Act`): `pub fn name<A: Act> / name_at (…)` then
 //! instantiates `BODY::<L, A>` for each level, so f32, bf16 and f16 share one source.
 
+use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Serialised as its [`name`](SimdLevel::name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SimdLevel {
     Scalar,
     Avx2,

@@ -11,6 +11,7 @@
 use super::compile::AmpDtype;
 use super::trainer::EncodedSet;
 use super::worker::Worker;
+use crate::layer::simd::SimdLevel;
 use crate::layer::{Act, Bf16, F16};
 use crate::Model;
 use rayon::prelude::*;
@@ -55,6 +56,8 @@ pub(super) struct Step<'a> {
     pub(super) bs: usize,
     pub(super) blocks: usize,
     pub(super) threads: usize,
+    /// The instruction set of every block kernel (the trainer's; see `Trainer::simd`).
+    pub(super) simd: SimdLevel,
 }
 
 /// The step's gradients, summed over threads (f32).
@@ -85,6 +88,7 @@ fn run<A: Act>(workers: &mut [Worker<A>], s: &Step, out: Grads) -> (f64, usize) 
             let hi = (lo + bs).min(s.idx.len());
             let block = &s.idx[lo..hi];
             w.run_block(
+                s.simd,
                 s.model,
                 s.coef_soft,
                 s.coef_hard,
@@ -188,6 +192,7 @@ mod tests {
             bs,
             blocks,
             threads: 2,
+            simd: crate::layer::simd::simd_level(),
         };
         let grads = Grads {
             dcoef: &mut dcoef,

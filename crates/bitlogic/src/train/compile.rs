@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `reduce-overhead` (default, `true`) | every buffer planned once for the batch size; a step allocates nothing |
 //! | `default` | the same plan (there is no graph capture on the CPU to leave out) |
-//! | `max-autotune`, `max-autotune-no-cudagraphs` | the plan, plus the block size timed on the first batch and the fastest kept |
+//! | `max-autotune`, `max-autotune-no-cudagraphs` | the plan, plus on the first batch every block size (16, 32, 64, 128, up to the batch) × SIMD level of the block kernels (the trainer's, and AVX2 where that is AVX-512) × thread count (the configured one, and half of it) timed on probe trainers and copies of the model (one warm-up step, median of 3); the fastest is kept for the run, its threads included, and every probe is recorded (`Trainer::autotune`, `autotune_choice`; `bitlogic train` prints the choice and writes it to metrics.json) |
 //! | `false` | no plan: buffers are made afresh for every step (the eager baseline) |
 //!
 //! `dynamic` lets the batch size vary between steps (the plan grows instead of refusing a

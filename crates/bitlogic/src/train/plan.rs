@@ -29,7 +29,7 @@ pub(super) struct Plan {
 }
 
 /// Block size and block count for a batch: at least one block per thread.
-fn plan_blocks(batch: usize, threads: usize, target: usize) -> (usize, usize) {
+pub(super) fn plan_blocks(batch: usize, threads: usize, target: usize) -> (usize, usize) {
     let target = if target == 0 { 64 } else { target };
     let blocks = threads
         .max(batch.div_ceil(target))
@@ -117,5 +117,22 @@ mod tests {
             );
         }
         assert_eq!(plan_blocks(128, 2, 0), (64, 2));
+    }
+
+    #[test]
+    fn a_planned_block_size_plans_itself() {
+        // max-autotune keeps the block size it measured as the target of the real plan.
+        for batch in 1..300 {
+            for threads in 1..5 {
+                for target in [0, 16, 17, 32, 48, 64, 100, 128, 256] {
+                    let planned = plan_blocks(batch, threads, target);
+                    assert_eq!(
+                        plan_blocks(batch, threads, planned.0),
+                        planned,
+                        "{batch} {threads} {target}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -13,7 +13,8 @@ use super::blocks::{Grads, Step};
 use super::compile::{CompileMode, CompileOptions};
 use super::noise;
 use super::optimizer::{Optimizer, OptimizerKind};
-use super::plan::Plan;
+use super::plan::{plan_blocks, Plan};
+use crate::layer::simd::{detected_level, simd_level, SimdLevel};
 use crate::layer::{kernel, learnable, ConnectionGrad};
 use crate::{rng::Rng, Error, Model, Result};
 use rayon::prelude::*;
@@ -155,7 +156,23 @@ pub struct EpochReport {
     pub samples_per_second: f64,
 }
 
+/// One configuration that max-autotune timed on the first batch.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutotuneProbe {
+    /// Samples per block, as planned (a multiple of 16).
+    pub block: usize,
+    pub simd: SimdLevel,
+    pub threads: usize,
+    /// Median of 3 step times, after one warm-up step.
+    pub seconds: f64,
+}
+
 pub enum Progress<'a> {
+    /// max-autotune has timed its probes (during the first step) and kept `choice`.
+    Autotuned {
+        probes: &'a [AutotuneProbe],
+        choice: &'a AutotuneProbe,
+    },
     Batch {
         epoch: usize,
         done: usize,
@@ -169,11 +186,13 @@ pub enum Progress<'a> {
 pub struct Trainer {
     pub config: TrainConfig,
     threads: usize,
+    /// Instruction set of the block kernels (forward, backward, head, candidate gradients).
+    simd: SimdLevel,
     plan: Plan,
     opt: Optimizer,
     pool: std::sync::Arc<rayon::ThreadPool>,
-    /// max-autotune: the block sizes tried and their median step seconds, once measured.
-    pub autotune: Option<Vec<(usize, f64)>>,
+    /// max-autotune: every configuration timed, in the order tried, once measured.
+    pub autotune: Option<Vec<AutotuneProbe>>,
     /// Steps taken (seeds the Gumbel noise).
     steps: u64,
 }
@@ -186,12 +205,7 @@ impl Trainer {
         } else {
             config.threads
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))?;
-        // Wait until every worker is up, so thread start-up never lands inside a step.
-        pool.broadcast(|_| ());
+        let pool = start_pool(threads)?;
         // Optimizer slots: layer weights first, then connection logits (empty when fixed),
         // then the head's parameters (empty for GroupSum).
         let mut sizes: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
@@ -199,6 +213,7 @@ impl Trainer {
         sizes.push(model.head.params().len());
         Ok(Trainer {
             threads,
+            simd: simd_level(),
             plan: Plan::new(
                 model,
                 config.batch,
@@ -207,7 +222,7 @@ impl Trainer {
                 config.compile.amp_dtype,
             ),
             opt: Optimizer::new(config.optimizer, config.lr, config.weight_decay, &sizes),
-            pool: std::sync::Arc::new(pool),
+            pool,
             autotune: None,
             steps: 0,
             config,
@@ -235,40 +250,124 @@ impl Trainer {
         self.plan.bs
     }
 
-    /// Times each candidate block size on `idx` (a few steps on a copy of the model, so the
-    /// model itself is untouched), then plans with the fastest.
+    /// Instruction set of the block kernels: `simd_level()` unless set, or chosen by
+    /// max-autotune.
+    pub fn simd(&self) -> SimdLevel {
+        self.simd
+    }
+
+    /// Runs the block kernels of the following steps at `level`, capped at what the CPU has
+    /// (so that `simd()` names what runs). The per-step parameter work (folding the weights,
+    /// their gradients, the optimizer) stays at the global `simd_level()`: it is a small part
+    /// of a step, and the same code serves model evaluation outside any trainer.
+    pub fn set_simd(&mut self, level: SimdLevel) {
+        self.simd = level.min(detected_level());
+    }
+
+    /// max-autotune's choice: the fastest probe (the first of equals), once measured.
+    pub fn autotune_choice(&self) -> Option<&AutotuneProbe> {
+        self.autotune
+            .as_deref()?
+            .iter()
+            .min_by(|a, b| a.seconds.total_cmp(&b.seconds))
+    }
+
+    /// Times block size × SIMD level × thread count on `idx`, each on a probe trainer with its
+    /// own copy of the model (the model itself is untouched) and its own threads, then plans
+    /// with the fastest. SIMD levels: this trainer's and, where that is AVX-512, AVX2 too (its
+    /// narrower vectors can win where AVX-512 lowers the clock); threads: these and half of
+    /// them (fewer, larger shares can beat more threads on small models or busy cores).
     fn run_autotune(&mut self, model: &Model, data: EncodedSet, idx: &[usize]) -> Result<()> {
-        let mut results = Vec::new();
+        let batch = self.plan.batch;
+        let mut levels = vec![self.simd];
+        if self.simd == SimdLevel::Avx512 {
+            levels.push(SimdLevel::Avx2);
+        }
+        let mut thread_counts = vec![self.threads];
+        if self.threads >= 2 {
+            thread_counts.push(self.threads / 2);
+        }
+        let covered = idx.len().div_ceil(kernel::LANES) * kernel::LANES;
+        let mut probes: Vec<AutotuneProbe> = Vec::new();
         for block in [16, 32, 64, 128] {
-            if block > idx.len().div_ceil(kernel::LANES) * kernel::LANES && !results.is_empty() {
+            if block > covered && !probes.is_empty() {
                 break;
             }
-            let mut probe_cfg = self.config.clone();
-            probe_cfg.block = block;
-            probe_cfg.compile.mode = CompileMode::ReduceOverhead;
-            let mut probe = Trainer::new(model, probe_cfg)?;
-            let mut copy = model.clone();
-            probe.step(&mut copy, data, idx)?;
-            let mut times: Vec<f64> = (0..3)
+            for &threads in &thread_counts {
+                // Targets that plan the same blocks run the same step: time it once.
+                let bs = plan_blocks(batch, threads, block).0;
+                for &simd in &levels {
+                    if probes
+                        .iter()
+                        .any(|p| (p.block, p.simd, p.threads) == (bs, simd, threads))
+                    {
+                        continue;
+                    }
+                    let seconds = self.time_probe(model, data, idx, bs, simd, threads)?;
+                    probes.push(AutotuneProbe {
+                        block: bs,
+                        simd,
+                        threads,
+                        seconds,
+                    });
+                }
+            }
+        }
+        self.autotune = Some(probes);
+        let best = *self
+            .autotune_choice()
+            .ok_or_else(|| Error::invalid("max-autotune timed no configuration"))?;
+        if best.threads != self.threads {
+            // Inside `with_pool` the rest of this epoch's steps hand over from the old pool to
+            // this one (one queue slot a step); the next epoch starts on this one.
+            self.pool = start_pool(best.threads)?;
+            self.threads = best.threads;
+            self.config.threads = best.threads;
+        }
+        self.simd = best.simd;
+        // A planned block size plans itself (see `plan_blocks`), so this is the plan timed.
+        self.config.block = best.block;
+        let amp = self.config.compile.amp_dtype;
+        self.plan = Plan::new(model, batch, self.threads, best.block, amp);
+        Ok(())
+    }
+
+    /// Median of 3 steps (after a warm-up step) of a reduce-overhead trainer with these
+    /// settings, on a copy of `model`, run on the probe's own threads as `fit` runs its steps.
+    fn time_probe(
+        &self,
+        model: &Model,
+        data: EncodedSet,
+        idx: &[usize],
+        block: usize,
+        simd: SimdLevel,
+        threads: usize,
+    ) -> Result<f64> {
+        let config = TrainConfig {
+            batch: self.plan.batch,
+            threads,
+            block,
+            compile: CompileOptions {
+                mode: CompileMode::ReduceOverhead,
+                ..self.config.compile
+            },
+            ..self.config.clone()
+        };
+        let mut probe = Trainer::new(model, config)?;
+        probe.set_simd(simd);
+        let mut copy = model.clone();
+        let mut times = probe.with_pool(|p| {
+            p.step(&mut copy, data, idx)?;
+            (0..3)
                 .map(|_| {
                     let t = Instant::now();
-                    probe
-                        .step(&mut copy, data, idx)
+                    p.step(&mut copy, data, idx)
                         .map(|_| t.elapsed().as_secs_f64())
                 })
-                .collect::<Result<_>>()?;
-            times.sort_by(|a, b| a.total_cmp(b));
-            results.push((block, times[1]));
-        }
-        let best = results
-            .iter()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map_or(0, |r| r.0);
-        self.config.block = best;
-        let amp = self.config.compile.amp_dtype;
-        self.plan = Plan::new(model, self.plan.batch, self.threads, best, amp);
-        self.autotune = Some(results);
-        Ok(())
+                .collect::<Result<Vec<f64>>>()
+        })?;
+        times.sort_by(|a, b| a.total_cmp(b));
+        Ok(times[1])
     }
 
     /// One optimisation step on the samples `idx` of `data` (at most `batch` of them, unless
@@ -310,7 +409,7 @@ impl Trainer {
         if mode.autotune() && self.autotune.is_none() {
             self.run_autotune(model, data, idx)?;
         }
-        let threads = self.threads;
+        let (threads, simd) = (self.threads, self.simd);
         let Plan {
             bs,
             blocks,
@@ -334,6 +433,8 @@ impl Trainer {
         let blocks = (*blocks).min(idx.len().div_ceil(bs));
         let mut totals = (0.0, 0);
         pool.install(|| {
+            // Folding, unfolding and the optimizer below run at the global SIMD level; only the
+            // block kernels (`workers.run`) take the trainer's (see `set_simd`).
             for (l, layer) in model.layers.iter().enumerate() {
                 let sampling = layer.config.sampling;
                 if !sampling.gumbel() {
@@ -380,6 +481,7 @@ impl Trainer {
                 bs,
                 blocks,
                 threads,
+                simd,
             };
             let grads = Grads {
                 dcoef: &mut dcoef[..],
@@ -514,7 +616,13 @@ impl Trainer {
                     .lr_schedule
                     .at(self.config.lr, epoch, step as f64 / total_steps as f64);
             self.set_lr(lr);
+            let tuned = self.autotune.is_some();
             let (l, c) = self.step(model, train, chunk)?;
+            if let (false, Some(probes), Some(choice)) =
+                (tuned, self.autotune.as_deref(), self.autotune_choice())
+            {
+                progress(Progress::Autotuned { probes, choice });
+            }
             if !l.is_finite() {
                 return Err(Error::invalid(format!(
                     "training diverged at epoch {epoch} (loss {l}); lower the learning rate"
@@ -533,4 +641,15 @@ impl Trainer {
         }
         Ok((loss, correct, seen))
     }
+}
+
+/// A pool of `threads` workers, all started.
+fn start_pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))?;
+    // Wait until every worker is up, so thread start-up never lands inside a step.
+    pool.broadcast(|_| ());
+    Ok(std::sync::Arc::new(pool))
 }

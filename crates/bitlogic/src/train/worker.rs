@@ -7,6 +7,7 @@
 use super::loss::softmax_cross_entropy;
 use super::trainer::EncodedSet;
 use crate::head::HeadScratch;
+use crate::layer::simd::SimdLevel;
 use crate::layer::{dwn_kernel, kernel, learnable, Act};
 use crate::Model;
 
@@ -88,10 +89,12 @@ impl<A: Act> Worker<A> {
     }
 
     /// Forward, loss and backward of one block; `scale` multiplies the loss gradient (1 / batch
-    /// size, times the loss scale of `blocks`).
+    /// size, times the loss scale of `blocks`). Every kernel runs at `level`, the trainer's
+    /// own (max-autotune times it against the others).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn run_block(
         &mut self,
+        level: SimdLevel,
         model: &Model,
         coef_soft: &[Vec<f32>],
         coef_hard: &[Vec<f32>],
@@ -121,7 +124,8 @@ impl<A: Act> Worker<A> {
             let sigmoid = layer.config.parametrization.sigmoid_output() && !hard;
             let (a, b) = self.acts.split_at_mut(l + 1);
             if layer.config.parametrization.multilinear() {
-                kernel::forward(
+                kernel::forward_at(
+                    level,
                     layer.rank(),
                     &layer.ids,
                     coef,
@@ -131,13 +135,13 @@ impl<A: Act> Worker<A> {
                     bs,
                 );
             } else {
-                dwn_kernel::forward(layer.rank(), &layer.ids, coef, &a[l], &mut b[0], bs);
+                let (ids, x) = (&layer.ids, &a[l]);
+                dwn_kernel::forward_at(level, layer.rank(), ids, coef, x, &mut b[0], bs);
             }
         }
         let last = model.layers.len();
-        model
-            .head
-            .forward(&self.acts[last], &mut self.head, &mut self.scores, bs);
+        let (x, scores) = (&self.acts[last], &mut self.scores);
+        model.head.forward_at(level, x, &mut self.head, scores, bs);
         let (loss, correct) = softmax_cross_entropy(
             &self.scores,
             &self.labels,
@@ -149,7 +153,8 @@ impl<A: Act> Worker<A> {
         );
         self.loss += loss;
         self.correct += correct;
-        model.head.backward(
+        model.head.backward_at(
+            level,
             &self.dscores,
             &mut self.head,
             &mut self.grads[last],
@@ -169,7 +174,8 @@ impl<A: Act> Worker<A> {
             let (x, g, dc) = (&self.acts[l], &mut b[0], &mut self.dcoef[l]);
             if layer.config.parametrization.multilinear() {
                 let c = &coef_soft[l];
-                kernel::backward(
+                kernel::backward_at(
+                    level,
                     layer.rank(),
                     &layer.ids,
                     c,
@@ -184,7 +190,8 @@ impl<A: Act> Worker<A> {
                 );
             } else {
                 let t = &coef_soft[l];
-                dwn_kernel::backward(
+                dwn_kernel::backward_at(
+                    level,
                     layer.rank(),
                     &layer.ids,
                     t,
@@ -198,7 +205,8 @@ impl<A: Act> Worker<A> {
                 );
             }
             if learn {
-                learnable::candidate_grads(
+                learnable::candidate_grads_at(
+                    level,
                     &self.slot_grad[l],
                     &self.acts[l],
                     &layer.candidates,
@@ -207,7 +215,8 @@ impl<A: Act> Worker<A> {
                     &mut self.dconn[l],
                     accumulate,
                 );
-                learnable::slot_sums(&self.slot_grad[l], bs, &mut self.gsum[l], accumulate);
+                let (sg, gs) = (&self.slot_grad[l], &mut self.gsum[l]);
+                learnable::slot_sums_at(level, sg, bs, gs, accumulate);
             }
         }
     }

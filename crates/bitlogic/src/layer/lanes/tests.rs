@@ -18,6 +18,7 @@ fn hsum16_any<S: Lanes>(v: &[f32], out: &mut [f32]) {
 }
 
 dispatch! {
+    #[allow(dead_code)]
     pub fn hsum16 / hsum16_at (v: &[f32], out: &mut [f32]) => hsum16_any;
 }
 
