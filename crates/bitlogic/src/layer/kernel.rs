@@ -481,6 +481,9 @@ fn fold_neurons_any<S: Lanes>(
         // One call for the run: at rank 2 a per-neuron call is four scalar sigmoids.
         return p.fold(rank, w, tau, hard, coef);
     }
+    if p == Parametrization::Difflogic && !hard {
+        return super::param::difflogic_fold_run(w, tau, coef);
+    }
     for (a, w) in coef.chunks_mut(1 << rank).zip(w.chunks(wpn)) {
         p.fold(rank, w, tau, hard, a);
     }
@@ -502,6 +505,9 @@ fn unfold_neurons_any<S: Lanes>(
     dw.iter_mut().for_each(|v| *v = 0.0);
     if p.elementwise_fold() {
         return p.unfold_grad(rank, w, tau, da, dw);
+    }
+    if p == Parametrization::Difflogic {
+        return super::param::difflogic_unfold_run(w, tau, da, dw);
     }
     for ((dw, w), da) in dw
         .chunks_mut(wpn)

@@ -54,15 +54,100 @@ pub(super) fn init(init: WeightInit, tau: f32, rng: &mut Rng, w: &mut [f32]) {
     }
 }
 
+// The soft fold and its gradient are written per lane: `L` neurons side by side, lane l
+// holding neuron l (`w` is `[L][16]`, `a` `[L][4]`). With L = 16 the loops run across
+// neurons and vectorise; L = 1 is the single neuron. Both compute the same operations in the
+// same order, so a neuron's coefficients do not depend on which path folded it.
+
+/// The gate logits of `L` neurons, transposed to `[gate][lane]` and divided by τ.
 #[inline(always)]
-fn softmax(w: &[f32], tau: f32, p: &mut [f32; 16]) {
-    let m = w.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v / tau));
-    let mut s = 0.0;
-    for (p, &w) in p.iter_mut().zip(w) {
-        *p = crate::layer::kernel::exp_approx(w / tau - m);
-        s += *p;
+fn logits<const L: usize>(w: &[f32], tau: f32) -> [[f32; L]; 16] {
+    let inv = 1.0 / tau;
+    let mut x = [[0f32; L]; 16];
+    for l in 0..L {
+        for g in 0..16 {
+            x[g][l] = w[l * 16 + g] * inv;
+        }
     }
-    p.iter_mut().for_each(|p| *p /= s);
+    x
+}
+
+/// Unnormalised softmax in place (e_g = exp(x_g − max)); returns 1 / Σ e per lane.
+#[inline(always)]
+fn exp_shifted<const L: usize>(x: &mut [[f32; L]; 16]) -> [f32; L] {
+    let mut m = x[0];
+    for row in &x[1..] {
+        for l in 0..L {
+            m[l] = m[l].max(row[l]);
+        }
+    }
+    let mut s = [0f32; L];
+    for row in x.iter_mut() {
+        for l in 0..L {
+            row[l] = crate::layer::kernel::exp_approx(row[l] - m[l]);
+            s[l] += row[l];
+        }
+    }
+    let mut inv = [0f32; L];
+    for l in 0..L {
+        inv[l] = 1.0 / s[l];
+    }
+    inv
+}
+
+#[inline(always)]
+fn fold_lanes<const L: usize>(w: &[f32], tau: f32, a: &mut [f32]) {
+    let mut e = logits::<L>(w, tau);
+    let inv = exp_shifted(&mut e);
+    for k in 0..4 {
+        let mut acc = [0f32; L];
+        // a_k = Σ_g p_g T_g[k]: the gates whose table has a 1 at k, in gate order.
+        for (g, row) in e.iter().enumerate() {
+            if gate_table(g, k) == 1.0 {
+                for l in 0..L {
+                    acc[l] += row[l];
+                }
+            }
+        }
+        for l in 0..L {
+            a[l * 4 + k] = acc[l] * inv[l];
+        }
+    }
+}
+
+#[inline(always)]
+fn unfold_lanes<const L: usize>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
+    let mut p = logits::<L>(w, tau);
+    let inv = exp_shifted(&mut p);
+    for row in p.iter_mut() {
+        for l in 0..L {
+            row[l] *= inv[l];
+        }
+    }
+    // ∂a_k/∂w_g = p_g (T_g[k] − a_k) / τ, so dw_g = p_g (dp_g − Σ_h p_h dp_h) / τ with
+    // dp_g = Σ_k T_g[k] da_k.
+    let mut dp = [[0f32; L]; 16];
+    for (g, dp) in dp.iter_mut().enumerate() {
+        for k in 0..4 {
+            if gate_table(g, k) == 1.0 {
+                for l in 0..L {
+                    dp[l] += da[l * 4 + k];
+                }
+            }
+        }
+    }
+    let mut mean = [0f32; L];
+    for g in 0..16 {
+        for l in 0..L {
+            mean[l] += p[g][l] * dp[g][l];
+        }
+    }
+    let t = 1.0 / tau;
+    for g in 0..16 {
+        for l in 0..L {
+            dw[l * 16 + g] += p[g][l] * (dp[g][l] - mean[l]) * t;
+        }
+    }
 }
 
 #[inline(always)]
@@ -85,24 +170,47 @@ pub(super) fn fold(w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
         }
         return;
     }
-    let mut p = [0f32; 16];
-    softmax(w, tau, &mut p);
-    for (k, a) in a.iter_mut().enumerate() {
-        *a = (0..16).map(|g| p[g] * gate_table(g, k)).sum();
+    fold_lanes::<1>(w, tau, a);
+}
+
+/// The soft fold of a run of neurons (`w` `[n][16]`, `a` `[n][4]`), 16 at a time.
+#[inline(always)]
+pub(crate) fn fold_run(w: &[f32], tau: f32, a: &mut [f32]) {
+    let mut wc = w.chunks_exact(256);
+    let mut ac = a.chunks_exact_mut(64);
+    for (w, a) in (&mut wc).zip(&mut ac) {
+        fold_lanes::<16>(w, tau, a);
+    }
+    for (w, a) in wc
+        .remainder()
+        .chunks(16)
+        .zip(ac.into_remainder().chunks_mut(4))
+    {
+        fold_lanes::<1>(w, tau, a);
     }
 }
 
 #[inline(always)]
 pub(super) fn unfold_grad(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
-    let mut p = [0f32; 16];
-    softmax(w, tau, &mut p);
-    let mut dp = [0f32; 16];
-    for (g, dp) in dp.iter_mut().enumerate() {
-        *dp = (0..4).map(|k| gate_table(g, k) * da[k]).sum();
+    unfold_lanes::<1>(w, tau, da, dw);
+}
+
+/// `unfold_grad` over a run of neurons, 16 at a time.
+#[inline(always)]
+pub(crate) fn unfold_run(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
+    let mut wc = w.chunks_exact(256);
+    let mut dc = da.chunks_exact(64);
+    let mut oc = dw.chunks_exact_mut(256);
+    for ((w, da), dw) in (&mut wc).zip(&mut dc).zip(&mut oc) {
+        unfold_lanes::<16>(w, tau, da, dw);
     }
-    let mean: f32 = (0..16).map(|g| p[g] * dp[g]).sum();
-    for g in 0..16 {
-        dw[g] += p[g] * (dp[g] - mean) / tau;
+    let rest = wc
+        .remainder()
+        .chunks(16)
+        .zip(dc.remainder().chunks(4))
+        .zip(oc.into_remainder().chunks_mut(16));
+    for ((w, da), dw) in rest {
+        unfold_lanes::<1>(w, tau, da, dw);
     }
 }
 
@@ -116,6 +224,49 @@ pub(super) fn reference(w: &[f64], tau: f64, x: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_of_neurons_fold_and_unfold_like_one_neuron_at_a_time() {
+        // 37 neurons: two vectorised groups of 16 and a remainder of 5.
+        let (n, tau) = (37, 0.7);
+        let mut r = Rng::new(11);
+        let w: Vec<f32> = (0..n * 16).map(|_| 3.0 * r.normal()).collect();
+        let da: Vec<f32> = (0..n * 4).map(|_| r.normal()).collect();
+        let mut run = vec![0f32; n * 4];
+        fold_run(&w, tau, &mut run);
+        let mut dw_run = vec![0.5f32; n * 16];
+        unfold_run(&w, tau, &da, &mut dw_run);
+        for i in 0..n {
+            let mut one = [0f32; 4];
+            fold(&w[i * 16..(i + 1) * 16], tau, false, &mut one);
+            assert_eq!(&run[i * 4..(i + 1) * 4], &one, "fold, neuron {i}");
+            let mut dw = [0.5f32; 16];
+            unfold_grad(
+                &w[i * 16..(i + 1) * 16],
+                tau,
+                &da[i * 4..(i + 1) * 4],
+                &mut dw,
+            );
+            assert_eq!(&dw_run[i * 16..(i + 1) * 16], &dw, "unfold, neuron {i}");
+        }
+        // And the coefficients are the mixture they stand for: Σ_g p_g T_g[k].
+        let p: Vec<f64> = {
+            let e: Vec<f64> = w[..16]
+                .iter()
+                .map(|&v| (v as f64 / tau as f64).exp())
+                .collect();
+            let s: f64 = e.iter().sum();
+            e.iter().map(|e| e / s).collect()
+        };
+        for k in 0..4 {
+            let want: f64 = (0..16).map(|g| p[g] * gate_table(g, k) as f64).sum();
+            assert!(
+                (run[k] as f64 - want).abs() < 1e-6,
+                "a_{k}: {} vs {want}",
+                run[k]
+            );
+        }
+    }
 
     #[test]
     fn real_gates_interpolate_their_truth_tables() {

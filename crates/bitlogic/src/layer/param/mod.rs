@@ -22,6 +22,9 @@ mod polylut;
 mod warp;
 
 use crate::{rng::Rng, Error, Result};
+
+/// difflogic's soft fold and its gradient over a run of neurons, vectorised across them.
+pub(crate) use difflogic::{fold_run as difflogic_fold_run, unfold_run as difflogic_unfold_run};
 use serde::{Deserialize, Serialize};
 
 /// How a layer's weights are initialised.
