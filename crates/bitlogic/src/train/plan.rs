@@ -42,6 +42,28 @@ fn zeros(lens: &[usize]) -> Vec<Vec<f32>> {
     lens.iter().map(|&n| vec![0.0; n]).collect()
 }
 
+/// Per-layer lengths of the gradients that both a worker (per thread) and the plan (summed
+/// over threads) hold: coefficients, candidate logits, and slot sums of learnable layers.
+pub(super) struct GradLens {
+    pub(super) coef: Vec<usize>,
+    pub(super) conn: Vec<usize>,
+    pub(super) gsum: Vec<usize>,
+}
+
+impl GradLens {
+    pub(super) fn of(model: &Model) -> Self {
+        let layers = &model.layers;
+        GradLens {
+            coef: layers.iter().map(|l| l.out_dim() << l.rank()).collect(),
+            conn: layers.iter().map(|l| l.conn_logits.len()).collect(),
+            gsum: layers
+                .iter()
+                .map(|l| if l.config.learnable() { l.ids.len() } else { 0 })
+                .collect(),
+        }
+    }
+}
+
 impl Plan {
     pub(super) fn new(
         model: &Model,
@@ -51,17 +73,11 @@ impl Plan {
         amp: AmpDtype,
     ) -> Plan {
         let (bs, blocks) = plan_blocks(batch, threads, block);
-        let coef_len: Vec<usize> = model
-            .layers
-            .iter()
-            .map(|l| l.out_dim() << l.rank())
-            .collect();
-        let conn_len: Vec<usize> = model.layers.iter().map(|l| l.conn_logits.len()).collect();
-        let gsum_len: Vec<usize> = model
-            .layers
-            .iter()
-            .map(|l| if l.config.learnable() { l.ids.len() } else { 0 })
-            .collect();
+        let GradLens {
+            coef: coef_len,
+            conn: conn_len,
+            gsum: gsum_len,
+        } = GradLens::of(model);
         let w_len: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
         let head_len = model.head.params().len();
         let workers = Workers::new(amp, model, bs, threads);

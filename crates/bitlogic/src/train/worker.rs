@@ -5,6 +5,7 @@
 //! every other buffer here is f32, so the per-thread gradient sums are f32 whatever `A` is.
 
 use super::loss::softmax_cross_entropy;
+use super::plan::GradLens;
 use super::trainer::EncodedSet;
 use crate::head::HeadScratch;
 use crate::layer::simd::SimdLevel;
@@ -46,11 +47,7 @@ impl<A: Act> Worker<A> {
         let mut widths = vec![model.encoder.output_dim()];
         widths.extend(model.layers.iter().map(|l| l.out_dim()));
         let acts: Vec<usize> = widths.iter().map(|&w| w * bs).collect();
-        let coef_len: Vec<usize> = model
-            .layers
-            .iter()
-            .map(|l| l.out_dim() << l.rank())
-            .collect();
+        let lens = GradLens::of(model);
         let slot_len: Vec<usize> = model
             .layers
             .iter()
@@ -62,20 +59,14 @@ impl<A: Act> Worker<A> {
                 }
             })
             .collect();
-        let conn_len: Vec<usize> = model.layers.iter().map(|l| l.conn_logits.len()).collect();
-        let gsum_len: Vec<usize> = model
-            .layers
-            .iter()
-            .map(|l| if l.config.learnable() { l.ids.len() } else { 0 })
-            .collect();
         let k = model.head.k();
         Worker {
             acts: zeros(&acts, A::ZERO),
             grads: zeros(&acts, A::ZERO),
-            dcoef: zeros(&coef_len, 0.0),
+            dcoef: zeros(&lens.coef, 0.0),
             slot_grad: zeros(&slot_len, 0.0),
-            dconn: zeros(&conn_len, 0.0),
-            gsum: zeros(&gsum_len, 0.0),
+            dconn: zeros(&lens.conn, 0.0),
+            gsum: zeros(&lens.gsum, 0.0),
             scores: vec![0.0; k * bs],
             dscores: vec![0.0; k * bs],
             head: model.head.scratch(bs),

@@ -258,13 +258,9 @@ mod tests {
             let s: f64 = e.iter().sum();
             e.iter().map(|e| e / s).collect()
         };
-        for k in 0..4 {
+        for (k, &got) in run.iter().enumerate().take(4) {
             let want: f64 = (0..16).map(|g| p[g] * gate_table(g, k) as f64).sum();
-            assert!(
-                (run[k] as f64 - want).abs() < 1e-6,
-                "a_{k}: {} vs {want}",
-                run[k]
-            );
+            assert!((got as f64 - want).abs() < 1e-6, "a_{k}: {got} vs {want}");
         }
     }
 
