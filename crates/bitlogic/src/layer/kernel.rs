@@ -477,16 +477,7 @@ fn fold_neurons_any<S: Lanes>(
     hard: bool,
     coef: &mut [f32],
 ) {
-    if p.elementwise_fold() {
-        // One call for the run: at rank 2 a per-neuron call is four scalar sigmoids.
-        return p.fold(rank, w, tau, hard, coef);
-    }
-    if p == Parametrization::Difflogic && !hard {
-        return super::param::difflogic_fold_run(w, tau, coef);
-    }
-    for (a, w) in coef.chunks_mut(1 << rank).zip(w.chunks(wpn)) {
-        p.fold(rank, w, tau, hard, a);
-    }
+    p.fold_run(rank, w, wpn, tau, hard, coef);
 }
 
 #[inline(always)]
@@ -503,19 +494,7 @@ fn unfold_neurons_any<S: Lanes>(
     dw: &mut [f32],
 ) {
     dw.iter_mut().for_each(|v| *v = 0.0);
-    if p.elementwise_fold() {
-        return p.unfold_grad(rank, w, tau, da, dw);
-    }
-    if p == Parametrization::Difflogic {
-        return super::param::difflogic_unfold_run(w, tau, da, dw);
-    }
-    for ((dw, w), da) in dw
-        .chunks_mut(wpn)
-        .zip(w.chunks(wpn))
-        .zip(da.chunks(1 << rank))
-    {
-        p.unfold_grad(rank, w, tau, da, dw);
-    }
+    p.unfold_run(rank, w, wpn, tau, da, dw);
 }
 
 dispatch! {

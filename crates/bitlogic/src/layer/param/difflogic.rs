@@ -175,7 +175,7 @@ pub(super) fn fold(w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
 
 /// The soft fold of a run of neurons (`w` `[n][16]`, `a` `[n][4]`), 16 at a time.
 #[inline(always)]
-pub(crate) fn fold_run(w: &[f32], tau: f32, a: &mut [f32]) {
+pub(super) fn fold_run(w: &[f32], tau: f32, a: &mut [f32]) {
     let mut wc = w.chunks_exact(256);
     let mut ac = a.chunks_exact_mut(64);
     for (w, a) in (&mut wc).zip(&mut ac) {
@@ -197,7 +197,7 @@ pub(super) fn unfold_grad(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
 
 /// `unfold_grad` over a run of neurons, 16 at a time.
 #[inline(always)]
-pub(crate) fn unfold_run(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
+pub(super) fn unfold_run(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
     let mut wc = w.chunks_exact(256);
     let mut dc = da.chunks_exact(64);
     let mut oc = dw.chunks_exact_mut(256);

@@ -23,8 +23,6 @@ mod warp;
 
 use crate::{rng::Rng, Error, Result};
 
-/// difflogic's soft fold and its gradient over a run of neurons, vectorised across them.
-pub(crate) use difflogic::{fold_run as difflogic_fold_run, unfold_run as difflogic_unfold_run};
 use serde::{Deserialize, Serialize};
 
 /// How a layer's weights are initialised.
@@ -176,12 +174,6 @@ impl Parametrization {
         self != Parametrization::Dwn
     }
 
-    /// True when each coefficient is a function of its own weight alone (`a_k = f(w_k)`), so
-    /// a run of neurons folds as one flat slice (vectorised whatever the rank).
-    pub fn elementwise_fold(self) -> bool {
-        matches!(self, Parametrization::Light | Parametrization::Dwn)
-    }
-
     /// True when the relaxed output is a sigmoid of the folded polynomial.
     pub fn sigmoid_output(self) -> bool {
         matches!(
@@ -243,6 +235,49 @@ impl Parametrization {
             Parametrization::Dwn => dwn::unfold_grad(da, dw),
             Parametrization::NeuraLut { hidden, depth } => {
                 neurallut::unfold_grad(rank, hidden as usize, depth as usize, w, tau, da, dw)
+            }
+        }
+    }
+
+    /// [`fold`](Self::fold) over a run of consecutive neurons (`w` `[n][wpn]`, `a`
+    /// `[n][2^rank]`), vectorised where the parametrization allows: light and dwn fold each
+    /// weight on its own, so the run is one flat slice; difflogic folds 16 neurons side by
+    /// side. The coefficients are bit for bit those of one neuron at a time.
+    #[inline(always)]
+    pub fn fold_run(self, rank: usize, w: &[f32], wpn: usize, tau: f32, hard: bool, a: &mut [f32]) {
+        match self {
+            Parametrization::Light | Parametrization::Dwn => self.fold(rank, w, tau, hard, a),
+            Parametrization::Difflogic if !hard => difflogic::fold_run(w, tau, a),
+            _ => {
+                for (a, w) in a.chunks_mut(1 << rank).zip(w.chunks(wpn)) {
+                    self.fold(rank, w, tau, hard, a);
+                }
+            }
+        }
+    }
+
+    /// [`unfold_grad`](Self::unfold_grad) over a run of neurons, vectorised as in `fold_run`.
+    #[inline(always)]
+    pub fn unfold_run(
+        self,
+        rank: usize,
+        w: &[f32],
+        wpn: usize,
+        tau: f32,
+        da: &[f32],
+        dw: &mut [f32],
+    ) {
+        match self {
+            Parametrization::Light | Parametrization::Dwn => self.unfold_grad(rank, w, tau, da, dw),
+            Parametrization::Difflogic => difflogic::unfold_run(w, tau, da, dw),
+            _ => {
+                let runs = dw
+                    .chunks_mut(wpn)
+                    .zip(w.chunks(wpn))
+                    .zip(da.chunks(1 << rank));
+                for ((dw, w), da) in runs {
+                    self.unfold_grad(rank, w, tau, da, dw);
+                }
             }
         }
     }
