@@ -191,7 +191,10 @@ fn backward_n<
                 for m in 0..K / 2 {
                     nodes[m] = S::fma(xs[N - 1], d[m], lo[m]);
                 }
-                for lev in 1..N {
+                // The root (level N − 1) is read only by the sigmoid's derivative; the input
+                // gradients need the levels below it.
+                let top = if sigmoid { N } else { N - 1 };
+                for lev in 1..top {
                     let j = N - 1 - lev;
                     let (p, q) = (off(K, lev - 1), off(K, lev));
                     for m in 0..K >> (lev + 1) {
