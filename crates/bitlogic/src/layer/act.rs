@@ -44,8 +44,9 @@ pub trait Act: Copy + Default + PartialEq + Send + Sync + std::fmt::Debug + 'sta
     /// True for [`Bf16`] only: AVX-512 kernels then store with the AVX512-BF16 instruction
     /// where the CPU has it (see `simd::bf16_instructions`).
     const BF16: bool = false;
-    /// An encoded input bit (0 or 1) as an activation, without a branch (input bits are
-    /// random, so a branch per bit would mispredict half the time).
+    /// An encoded input bit as an activation: 0 → 0, anything else → 1. The scalar
+    /// definition; the training blocks convert whole rows with `rows::bit_rows`, which LLVM
+    /// cannot turn into a branch per bit (it does so here for bf16 and f16).
     fn from_bit(b: u8) -> Self;
     /// Round to nearest, ties to even.
     fn from_f32(x: f32) -> Self;
@@ -69,7 +70,7 @@ impl Act for f32 {
     const LOSS_SCALING: bool = false;
     #[inline(always)]
     fn from_bit(b: u8) -> Self {
-        b as f32
+        f32::from(u8::from(b != 0))
     }
     #[inline(always)]
     fn from_f32(x: f32) -> Self {

@@ -112,3 +112,79 @@ dispatch! {
     /// Every row of `rows` (`[n][bs]`) becomes `src / div` (`src` is `[bs]`).
     pub fn fill_rows_div<A: Act> / fill_rows_div_at (src: &[f32], div: f32, rows: &mut [A]) => fill_rows_div_any;
 }
+
+#[inline(always)]
+fn bit_rows_any<S: Lanes, A: Act>(bits: &[u8], dim: usize, samples: &[usize], rows: &mut [A]) {
+    assert!(dim > 0 && rows.len().is_multiple_of(dim));
+    let bs = rows.len() / dim;
+    assert!(bs.is_multiple_of(LANES) && samples.len() <= bs);
+    assert!(samples.iter().all(|&i| (i + 1) * dim <= bits.len()));
+    let mut lane = [0f32; LANES];
+    for c in (0..bs).step_by(LANES) {
+        let chunk = &samples[c.min(samples.len())..(c + LANES).min(samples.len())];
+        let mut from = [bits.as_ptr(); LANES];
+        for (p, &i) in from.iter_mut().zip(chunk) {
+            *p = bits[i * dim..].as_ptr();
+        }
+        lane.iter_mut().for_each(|v| *v = 0.0);
+        for f in 0..dim {
+            // An integer-to-float conversion, never a select: for bf16 and f16, LLVM turns
+            // every select-shaped 0/1 → ONE mapping into a branch, which mispredicts on half
+            // of the random input bits.
+            for (v, p) in lane.iter_mut().zip(&from[..chunk.len()]) {
+                // SAFETY: each sample's `dim` bytes are in `bits` (asserted) and f < dim.
+                *v = f32::from(u8::from(unsafe { *p.add(f) } != 0));
+            }
+            // SAFETY: `lane` holds 16 floats; row f holds `bs` values and c + 16 <= bs.
+            unsafe { A::store::<S>(rows.as_mut_ptr().add(f * bs + c), S::load(lane.as_ptr())) };
+        }
+    }
+}
+
+dispatch! {
+    /// A block's input rows from encoded samples: `rows[f][s] = bits[samples[s] · dim + f]`
+    /// as 0 or 1 (`bits` is `[n][dim]`, `rows` `[dim][bs]`; samples past the block's last
+    /// are 0).
+    pub fn bit_rows<A: Act> / bit_rows_at (bits: &[u8], dim: usize, samples: &[usize], rows: &mut [A]) => bit_rows_any;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::simd::SimdLevel;
+    use crate::layer::{Bf16, F16};
+    use crate::rng::Rng;
+
+    fn check<A: Act>() {
+        let mut r = Rng::new(3);
+        let (n, dim, bs) = (40, 37, 48);
+        // Encoders write 0 and 1; any other nonzero byte also reads as 1.
+        let bits: Vec<u8> = (0..n * dim).map(|_| [0, 1, 1, 0, 7][r.below(5)]).collect();
+        // A short block (the last of an epoch): 35 samples in a 48-sample row.
+        let samples: Vec<usize> = (0..35).map(|_| r.below(n)).collect();
+        for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+            let mut rows = vec![A::ONE; dim * bs];
+            bit_rows_at(level, &bits, dim, &samples, &mut rows);
+            for f in 0..dim {
+                for s in 0..bs {
+                    let want = samples
+                        .get(s)
+                        .map_or(A::ZERO, |&i| A::from_bit(bits[i * dim + f]));
+                    assert_eq!(
+                        rows[f * bs + s],
+                        want,
+                        "{} {level:?} feature {f} sample {s}",
+                        A::NAME
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bit_rows_transpose_the_block_and_zero_its_tail() {
+        check::<f32>();
+        check::<Bf16>();
+        check::<F16>();
+    }
+}

@@ -9,15 +9,19 @@ use super::plan::GradLens;
 use super::trainer::EncodedSet;
 use crate::head::HeadScratch;
 use crate::layer::simd::SimdLevel;
-use crate::layer::{dwn_kernel, kernel, learnable, Act};
+use crate::layer::{dwn_kernel, kernel, learnable, rows, Act};
 use crate::Model;
 
 /// Per-thread scratch for one block at a time.
 pub(super) struct Worker<A: Act> {
     /// `[layer][width][bs]`: the encoded input, then each layer's output.
     pub(super) acts: Vec<Vec<A>>,
-    /// Their gradients (`grads[0]` is unused: nothing flows into the input bits).
-    pub(super) grads: Vec<Vec<A>>,
+    /// Two gradient buffers, used in turn: the gradient of `acts[k]` lives in `grads[k % 2]`.
+    /// The backward pass of a layer reads one and adds into the other, which the layer above
+    /// has just read (and cleared), so both are warm in L2; one buffer per layer would have
+    /// each layer's input gradient come cold from L3 just to add into zeros. Nothing flows
+    /// into the input bits.
+    pub(super) grads: [Vec<A>; 2],
     pub(super) dcoef: Vec<Vec<f32>>,
     /// Learnable layers: per-slot input gradients of the block and candidate gradients.
     pub(super) slot_grad: Vec<Vec<f32>>,
@@ -62,7 +66,10 @@ impl<A: Act> Worker<A> {
         let k = model.head.k();
         Worker {
             acts: zeros(&acts, A::ZERO),
-            grads: zeros(&acts, A::ZERO),
+            grads: {
+                let most = acts[1..].iter().copied().max().unwrap_or(0);
+                [vec![A::ZERO; most], vec![A::ZERO; most]]
+            },
             dcoef: zeros(&lens.coef, 0.0),
             slot_grad: zeros(&slot_len, 0.0),
             dconn: zeros(&lens.conn, 0.0),
@@ -96,14 +103,7 @@ impl<A: Act> Worker<A> {
         accumulate: bool,
     ) {
         let dim = data.dim;
-        // Feature by feature, so that the rows are written contiguously; the block's samples
-        // (a few dozen rows of `dim` bytes) stay in cache while every feature reads them.
-        let samples: &[usize] = idx;
-        for (f, row) in self.acts[0].chunks_exact_mut(bs).enumerate() {
-            for (r, &i) in row.iter_mut().zip(samples) {
-                *r = A::from_bit(data.bits[i * dim + f]);
-            }
-        }
+        rows::bit_rows_at(level, data.bits, dim, idx, &mut self.acts[0]);
         for (s, &i) in idx.iter().enumerate() {
             self.labels[s] = Some(data.labels[i]);
         }
@@ -148,21 +148,26 @@ impl<A: Act> Worker<A> {
             level,
             &self.dscores,
             &mut self.head,
-            &mut self.grads[last],
+            &mut self.grads[last % 2][..self.acts[last].len()],
             &mut self.dhead,
             accumulate,
             bs,
         );
         for (l, layer) in model.layers.iter().enumerate().rev() {
             let sigmoid = layer.config.parametrization.sigmoid_output();
-            let (a, b) = self.grads.split_at_mut(l + 1);
-            // Zero already: the backward of layer l − 1 cleared it as it read it, last block
-            // (or it is fresh).
-            debug_assert!(a[l].iter().all(|g| g.to_f32() == 0.0));
-            let grad_in = (l > 0).then_some(&mut a[l][..]);
+            let [even, odd] = &mut self.grads;
+            let (g_in, g_out) = if l % 2 == 0 { (even, odd) } else { (odd, even) };
+            // Nothing flows into the input bits (layer 0), so the buffers are as long as the
+            // widest layer, not the input.
+            let in_len = if l > 0 { self.acts[l].len() } else { 0 };
+            let (g_in, b) = (&mut g_in[..in_len], &mut g_out[..self.acts[l + 1].len()]);
+            // Zero already: the layer above (or, for the top layer, the last block's bottom
+            // layer) cleared it as it read it as its output gradient, or it is fresh.
+            debug_assert!(g_in.iter().all(|g| g.to_f32() == 0.0));
+            let grad_in = (l > 0).then_some(g_in);
             let learn = layer.config.learnable();
             let slot_grad = learn.then_some(&mut self.slot_grad[l][..]);
-            let (x, g, dc) = (&self.acts[l], &mut b[0], &mut self.dcoef[l]);
+            let (x, g, dc) = (&self.acts[l], b, &mut self.dcoef[l]);
             if layer.config.parametrization.multilinear() {
                 let c = &coef_soft[l];
                 kernel::backward_at(
