@@ -21,6 +21,10 @@ use super::lanes::Lanes;
 use super::param::Parametrization;
 use super::simd::dispatch;
 
+mod rank2;
+#[cfg(test)]
+mod tests;
+
 /// Samples per chunk: one AVX-512 register of f32.
 pub const LANES: usize = 16;
 
@@ -232,9 +236,8 @@ fn backward_n<
                     if DX || SLOT {
                         dx[N - 1] = S::fma(dn, d[m], dx[N - 1]);
                     }
-                    // The pair's gradients are Σ dn·(1 − x) and Σ dn·x: summing dn and dn·x
-                    // and taking the difference once per neuron (`pair_difference`) saves
-                    // two operations per pair and chunk.
+                    // Σ dn and Σ dn·x; the pair's gradients are their difference and the
+                    // latter, taken once per neuron below (two operations fewer per chunk).
                     let (e, o) = (base + 2 * m, base + 2 * m + 1);
                     if c == 0 {
                         da[e] = dn;
@@ -257,6 +260,11 @@ fn backward_n<
                 }
             }
         }
+        // The pair's gradients are Σ dn·(1 − x) = Σ dn − Σ dn·x and Σ dn·x.
+        for m in 0..K / 2 {
+            let (e, o) = (base + 2 * m, base + 2 * m + 1);
+            da[e] = S::sub(da[e], da[o]);
+        }
         if K >= LANES {
             for grp in 0..K / LANES {
                 add_sums::<S>(&da, grp * LANES, dcoef, i * K + grp * LANES, accumulate);
@@ -267,53 +275,35 @@ fn backward_n<
     }
     // Neurons left over from the last group of 16 / K (out_dim not a multiple): one at a time.
     let rest = if K < LANES { out_dim % per } else { 0 };
-    let mut sums = [0f32; LANES];
-    for (e, s) in sums.iter_mut().enumerate().take(rest * K) {
-        *s = S::hsum(da[e]);
-    }
-    pair_difference(&mut sums);
-    for (e, &v) in sums.iter().enumerate().take(rest * K) {
-        let d = &mut dcoef[(out_dim - rest) * K + e];
-        *d = if accumulate { *d + v } else { v };
-    }
+    add_rest::<S>(
+        &da[..rest * K],
+        &mut dcoef[(out_dim - rest) * K..],
+        accumulate,
+    );
 }
 
-/// Turns the sums (Σ dn, Σ dn·x) of each leaf pair into its gradients (Σ dn·(1 − x), Σ dn·x).
+/// `dcoef[at..at + 16]` (+)= the lane sums of `v[from..from + 16]`.
 #[inline(always)]
-fn pair_difference(sums: &mut [f32; LANES]) {
-    for p in sums.chunks_exact_mut(2) {
-        p[0] -= p[1];
-    }
-}
-
-/// `dcoef[at..at + 16]` (+)= the lane sums of `da[from..from + 16]`, as leaf-pair gradients.
-#[inline(always)]
-fn add_sums<S: Lanes>(
-    da: &[S::V; 64],
-    from: usize,
-    dcoef: &mut [f32],
-    at: usize,
-    accumulate: bool,
-) {
-    let mut sums = [0f32; LANES];
-    // SAFETY: `sums` holds 16 floats.
-    unsafe {
-        S::store(
-            sums.as_mut_ptr(),
-            S::hsum16(da[from..from + LANES].try_into().expect("16 vectors")),
-        )
-    };
-    pair_difference(&mut sums);
+fn add_sums<S: Lanes>(v: &[S::V], from: usize, dcoef: &mut [f32], at: usize, accumulate: bool) {
+    let sums = S::hsum16(v[from..from + LANES].try_into().expect("16 vectors"));
     let d = &mut dcoef[at..at + LANES];
-    // SAFETY: `d` and `sums` hold 16 floats.
+    // SAFETY: `d` holds 16 floats.
     unsafe {
-        let v = S::load(sums.as_ptr());
-        let v = if accumulate {
-            S::add(S::load(d.as_ptr()), v)
+        let sums = if accumulate {
+            S::add(S::load(d.as_ptr()), sums)
         } else {
-            v
+            sums
         };
-        S::store(d.as_mut_ptr(), v);
+        S::store(d.as_mut_ptr(), sums);
+    }
+}
+
+/// `dcoef[e]` (+)= the lane sum of `v[e]`, one vector at a time (groups short of 16).
+#[inline(always)]
+fn add_rest<S: Lanes>(v: &[S::V], dcoef: &mut [f32], accumulate: bool) {
+    for (d, &v) in dcoef.iter_mut().zip(v) {
+        let v = S::hsum(v);
+        *d = if accumulate { *d + v } else { v };
     }
 }
 
@@ -321,6 +311,18 @@ fn add_sums<S: Lanes>(
 /// and at 64-sample blocks a layer's rows no longer fit in L2, so each would otherwise wait
 /// on a cache miss.
 const PREFETCH: usize = 4;
+
+/// Asks for the cache line at `p` (a hint: it never faults, so `p` needs no check).
+#[inline(always)]
+fn prefetch<A>(p: *const A) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
 
 /// Prefetches every cache line of the `bs`-sample rows `ids` of `base` (a hint: it never
 /// faults, so the ids need no check here).
@@ -366,6 +368,9 @@ fn forward_any<S: Lanes, A: Act>(
     output: &mut [A],
     bs: usize,
 ) {
+    if rank == 2 {
+        return rank2::forward::<S, A>(ids, coef, sigmoid, input, output, bs);
+    }
     by_rank!(rank, forward_n, (ids, coef, sigmoid, input, output, bs))
 }
 
@@ -385,33 +390,25 @@ fn backward_any<S: Lanes, A: Act>(
     bs: usize,
 ) {
     let (c, g, o, a) = (coef, grad_out, dcoef, accumulate);
+    // Rank 2 has its own kernel (`rank2`); every other rank walks the lerp tree.
+    macro_rules! any_rank {
+        ($dx:literal, $slot:literal, $gi:expr, $sg:expr) => {
+            if rank == 2 {
+                rank2::backward::<S, A, $dx, $slot>(ids, c, sigmoid, input, g, $gi, $sg, o, a, bs)
+            } else {
+                by_rank!(
+                    rank,
+                    backward_n::<$dx, $slot>,
+                    (ids, c, sigmoid, input, g, $gi, $sg, o, a, bs)
+                )
+            }
+        };
+    }
     match (grad_in, slot_grad) {
-        (Some(gi), Some(sg)) => {
-            by_rank!(
-                rank,
-                backward_n::<true, true>,
-                (ids, c, sigmoid, input, g, gi, sg, o, a, bs)
-            )
-        }
-        (Some(gi), None) => {
-            by_rank!(
-                rank,
-                backward_n::<true, false>,
-                (ids, c, sigmoid, input, g, gi, &mut [], o, a, bs)
-            )
-        }
-        (None, Some(sg)) => {
-            by_rank!(
-                rank,
-                backward_n::<false, true>,
-                (ids, c, sigmoid, input, g, &mut [], sg, o, a, bs)
-            )
-        }
-        (None, None) => by_rank!(
-            rank,
-            backward_n::<false, false>,
-            (ids, c, sigmoid, input, g, &mut [], &mut [], o, a, bs)
-        ),
+        (Some(gi), Some(sg)) => any_rank!(true, true, gi, sg),
+        (Some(gi), None) => any_rank!(true, false, gi, &mut []),
+        (None, Some(sg)) => any_rank!(false, true, &mut [], sg),
+        (None, None) => any_rank!(false, false, &mut [], &mut []),
     }
 }
 
