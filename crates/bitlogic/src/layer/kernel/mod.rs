@@ -13,7 +13,7 @@
 //! The kernels are written once over fixed 16-lane arrays and instantiated per SIMD
 //! level with `target_feature`, so the compiler emits AVX-512, AVX2 or plain code from
 //! the same source; the scalar references and the gradient checks are in `layer/tests.rs`.
-//! Rank 2, the hot case, is written out as a bilinear polynomial in [`rank2`] (fewer vector
+//! Rank 2, the hot case, is written out as a bilinear polynomial in `rank2.rs` (fewer vector
 //! operations per chunk); `tests.rs` here checks it against the tree.
 //! Activation rows (`input`, `output`, `grad_out`, `grad_in`) are generic over their storage
 //! type ([`Act`]: f32, bf16, f16); everything in registers, and `dcoef` and `slot_grad`, is f32.
