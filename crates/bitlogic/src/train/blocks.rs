@@ -1,5 +1,6 @@
 //! The parallel part of a step: every thread runs its blocks, then the per-thread f32
-//! gradients are summed in thread order into the step's gradients.
+//! gradients of connections and head are summed in thread order into the step's gradients
+//! (the coefficient gradients are summed run by run inside the weight update, `params`).
 //!
 //! The workers' activation type comes from `amp_dtype`; [`Workers`] holds one of three
 //! typed vectors and [`Workers::run`] picks the instantiation of [`run`] once per step, so
@@ -60,23 +61,27 @@ pub(super) struct Step<'a> {
     pub(super) simd: SimdLevel,
 }
 
-/// The step's gradients, summed over threads (f32).
+/// The step's gradients, summed over threads (f32), but for the coefficients'.
 pub(super) struct Grads<'a> {
-    pub(super) dcoef: &'a mut [Vec<f32>],
     pub(super) dconn: &'a mut [Vec<f32>],
     /// Learnable layers: Σ over the batch of each slot's input gradient.
     pub(super) gsum: &'a mut [Vec<f32>],
     pub(super) dhead: &'a mut [f32],
 }
 
-fn run<A: Act>(workers: &mut [Worker<A>], s: &Step, out: Grads) -> (f64, usize) {
-    let (bs, blocks, threads) = (s.bs, s.blocks, s.threads);
-    let n = s.idx.len();
-    let loss_scale = if A::LOSS_SCALING {
+/// The factor on the loss gradient of a step of `n` samples with activations `A`.
+pub(super) fn loss_scale<A: Act>(n: usize) -> f32 {
+    if A::LOSS_SCALING {
         (1u64 << n.max(1).ilog2()) as f32
     } else {
         1.0
-    };
+    }
+}
+
+fn run<A: Act>(workers: &mut [Worker<A>], s: &Step, out: Grads) -> (f64, usize) {
+    let (bs, blocks, threads) = (s.bs, s.blocks, s.threads);
+    let n = s.idx.len();
+    let loss_scale = loss_scale::<A>(n);
     let scale = loss_scale / n as f32;
     workers.par_iter_mut().enumerate().for_each(|(t, w)| {
         w.loss = 0.0;
@@ -103,18 +108,6 @@ fn run<A: Act>(workers: &mut [Worker<A>], s: &Step, out: Grads) -> (f64, usize) 
     // Fixed-order reduction: thread 0, then 1, ... (thread 0 always has a block).
     let unscale = 1.0 / loss_scale;
     let workers = &*workers;
-    for (l, d) in out.dcoef.iter_mut().enumerate() {
-        d.par_chunks_mut(4096).enumerate().for_each(|(c, d)| {
-            let off = c * 4096;
-            d.copy_from_slice(&workers[0].dcoef[l][off..off + d.len()]);
-            for w in workers[1..].iter().filter(|w| w.active) {
-                d.iter_mut()
-                    .zip(&w.dcoef[l][off..])
-                    .for_each(|(d, s)| *d += s);
-            }
-            unscaled(d, unscale);
-        });
-    }
     for (l, d) in out.dconn.iter_mut().enumerate() {
         if d.is_empty() {
             continue;
@@ -181,7 +174,7 @@ mod tests {
                 c
             })
             .collect();
-        let (mut dcoef, mut dconn, mut gsum) = (plan.dcoef, plan.dconn, plan.gsum);
+        let (mut dconn, mut gsum) = (plan.dconn, plan.gsum);
         let mut dhead = plan.dhead;
         let step = Step {
             model,
@@ -195,13 +188,17 @@ mod tests {
             simd: crate::layer::simd::simd_level(),
         };
         let grads = Grads {
-            dcoef: &mut dcoef,
             dconn: &mut dconn,
             gsum: &mut gsum,
             dhead: &mut dhead,
         };
         workers.run(&step, grads);
-        let mut all: Vec<f32> = dcoef.concat();
+        let mut all: Vec<f32> = Vec::new();
+        for (l, c) in coef.iter().enumerate() {
+            let mut d = vec![0.0; c.len()];
+            workers.dcoef(l, idx.len(), &mut d);
+            all.extend(d);
+        }
         all.extend(dconn.concat());
         all.extend(gsum.concat());
         all.extend(dhead);

@@ -5,6 +5,7 @@ pub mod compile;
 pub mod loss;
 pub mod noise;
 pub mod optimizer;
+mod params;
 mod plan;
 pub mod trainer;
 mod worker;

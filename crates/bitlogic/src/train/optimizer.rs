@@ -64,11 +64,9 @@ impl Optimizer {
         self.step += 1;
     }
 
-    /// Updates tensor `slot` with gradient `g`.
-    pub fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
+    /// This step's scalars (after `begin_step`).
+    pub fn adam_step(&self) -> AdamStep {
         let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
-        let c1 = 1.0 - b1.powi(self.step);
-        let c2 = 1.0 - b2.powi(self.step);
         let lr = self.lr;
         let decay = match self.kind {
             OptimizerKind::AdamW => 1.0 - lr * self.weight_decay,
@@ -78,16 +76,27 @@ impl Optimizer {
             OptimizerKind::Adam => self.weight_decay,
             OptimizerKind::AdamW => 0.0,
         };
-        let h = AdamStep {
+        AdamStep {
             b1,
             b2,
             eps,
-            c1,
-            c2,
+            c1: 1.0 - b1.powi(self.step),
+            c2: 1.0 - b2.powi(self.step),
             lr,
             decay,
             l2,
-        };
+        }
+    }
+
+    /// The first and second moments of the first `n` slots, for an update fused with the
+    /// computation of the gradients (see `params`).
+    pub(super) fn moments_mut(&mut self, n: usize) -> (&mut [Vec<f32>], &mut [Vec<f32>]) {
+        (&mut self.m[..n], &mut self.v[..n])
+    }
+
+    /// Updates tensor `slot` with gradient `g`.
+    pub fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
+        let h = self.adam_step();
         const CH: usize = 4096;
         w.par_chunks_mut(CH)
             .zip(g.par_chunks(CH))
@@ -115,7 +124,13 @@ pub struct AdamStep {
 #[inline(always)]
 // The lane type only selects the instruction set; these loops vectorise on their own.
 #[allow(clippy::extra_unused_type_parameters)]
-fn adam_chunk_any<S: Lanes>(h: AdamStep, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+pub(super) fn adam_chunk_any<S: Lanes>(
+    h: AdamStep,
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+) {
     for i in 0..w.len() {
         let gi = g[i] + h.l2 * w[i];
         m[i] = h.b1 * m[i] + (1.0 - h.b1) * gi;

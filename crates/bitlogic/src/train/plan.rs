@@ -3,6 +3,7 @@
 
 use super::blocks::Workers;
 use super::compile::AmpDtype;
+use super::params;
 use crate::layer::kernel;
 use crate::Model;
 
@@ -14,8 +15,10 @@ pub(super) struct Plan {
     /// One per thread, with activations stored as `amp_dtype` says.
     pub(super) workers: Workers,
     pub(super) coef_soft: Vec<Vec<f32>>,
+    /// Hard sampling: the discrete coefficients (empty for the layers that sample soft).
     pub(super) coef_hard: Vec<Vec<f32>>,
-    pub(super) dcoef: Vec<Vec<f32>>,
+    /// Weight gradients of the layers whose neurons overflow the update's stack buffers
+    /// (see `params`; empty for the others).
     pub(super) dw: Vec<Vec<f32>>,
     pub(super) dconn: Vec<Vec<f32>>,
     /// Learnable layers: Σ over the batch of each slot's input gradient.
@@ -78,10 +81,25 @@ impl Plan {
             conn: conn_len,
             gsum: gsum_len,
         } = GradLens::of(model);
-        let w_len: Vec<usize> = model.layers.iter().map(|l| l.weights.len()).collect();
+        let dw_len: Vec<usize> = model
+            .layers
+            .iter()
+            .map(|l| {
+                if params::needs_scratch(l) {
+                    l.weights.len()
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let hard_len: Vec<usize> = model
+            .layers
+            .iter()
+            .zip(&coef_len)
+            .map(|(l, &n)| if l.config.sampling.hard() { n } else { 0 })
+            .collect();
         let head_len = model.head.params().len();
         let workers = Workers::new(amp, model, bs, threads);
-        let hard = model.layers.iter().any(|l| l.config.sampling.hard());
         let gumbel = |l: &crate::layer::LogicDense| l.config.sampling.gumbel();
         let noise_len: Vec<usize> = model
             .layers
@@ -105,9 +123,8 @@ impl Plan {
             blocks,
             workers,
             coef_soft: zeros(&coef_len),
-            coef_hard: if hard { zeros(&coef_len) } else { Vec::new() },
-            dcoef: zeros(&coef_len),
-            dw: zeros(&w_len),
+            coef_hard: zeros(&hard_len),
+            dw: zeros(&dw_len),
             dconn: zeros(&conn_len),
             gsum: zeros(&gsum_len),
             dlogits: zeros(&conn_len),

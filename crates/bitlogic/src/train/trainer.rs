@@ -11,8 +11,8 @@
 
 use super::blocks::{Grads, Step};
 use super::compile::{CompileMode, CompileOptions};
-use super::noise;
 use super::optimizer::{Optimizer, OptimizerKind};
+use super::params::{self, Update};
 use super::plan::{plan_blocks, Plan};
 use crate::layer::simd::{detected_level, simd_level, SimdLevel};
 use crate::layer::{kernel, learnable, ConnectionGrad};
@@ -416,7 +416,6 @@ impl Trainer {
             workers,
             coef_soft,
             coef_hard,
-            dcoef,
             dw,
             dconn,
             gsum,
@@ -433,45 +432,17 @@ impl Trainer {
         let blocks = (*blocks).min(idx.len().div_ceil(bs));
         let mut totals = (0.0, 0);
         pool.install(|| {
-            // Folding, unfolding and the optimizer below run at the global SIMD level; only the
-            // block kernels (`workers.run`) take the trainer's (see `set_simd`).
-            for (l, layer) in model.layers.iter().enumerate() {
-                let sampling = layer.config.sampling;
-                if !sampling.gumbel() {
-                    layer.fold(false, &mut coef_soft[l]);
-                    if sampling.hard() {
-                        layer.fold(true, &mut coef_hard[l]);
-                    }
-                    continue;
-                }
-                let softmax =
-                    layer.config.parametrization == crate::layer::Parametrization::Difflogic;
-                noise::fill(&mut noise[l], softmax, seed, step_no, l);
-                if layer.noise_on_weights() {
-                    w_noisy[l]
-                        .par_iter_mut()
-                        .zip(&layer.weights)
-                        .zip(&noise[l])
-                        .for_each(|((n, &w), &e)| *n = w + e);
-                    layer.fold_weights(&w_noisy[l], false, &mut coef_soft[l]);
-                    if sampling.hard() {
-                        layer.fold_weights(&w_noisy[l], true, &mut coef_hard[l]);
-                    }
-                } else {
-                    layer.fold(false, &mut coef_soft[l]);
-                    let inv = 1.0 / layer.config.temperature;
-                    coef_soft[l]
-                        .par_iter_mut()
-                        .zip(&noise[l])
-                        .for_each(|(a, &e)| *a += e * inv);
-                    if sampling.hard() {
-                        coef_hard[l]
-                            .par_iter_mut()
-                            .zip(&coef_soft[l])
-                            .for_each(|(h, &a)| *h = (a > 0.0) as u8 as f32);
-                    }
-                }
-            }
+            // Folding, the weight update and the optimizer below run at the global SIMD level;
+            // only the block kernels (`workers.run`) take the trainer's (see `set_simd`).
+            params::fold_all(
+                &model.layers,
+                coef_soft,
+                coef_hard,
+                noise,
+                w_noisy,
+                seed,
+                step_no,
+            );
             let step = Step {
                 model: &*model,
                 coef_soft: &coef_soft[..],
@@ -484,7 +455,6 @@ impl Trainer {
                 simd,
             };
             let grads = Grads {
-                dcoef: &mut dcoef[..],
                 dconn: &mut dconn[..],
                 gsum: &mut gsum[..],
                 dhead: &mut dhead[..],
@@ -495,20 +465,18 @@ impl Trainer {
             if !dhead.is_empty() {
                 opt.update(2 * n_layers, model.head.params_mut(), dhead);
             }
+            let adam = opt.adam_step();
+            let (m, v) = opt.moments_mut(n_layers);
+            let update = Update {
+                layers: &mut model.layers,
+                m,
+                v,
+                w_noisy: &w_noisy[..],
+                scratch: &mut dw[..],
+                adam,
+            };
+            workers.update(idx.len(), update);
             for (l, layer) in model.layers.iter_mut().enumerate() {
-                if layer.config.sampling.gumbel() && layer.noise_on_weights() {
-                    layer.unfold_grad_at(&w_noisy[l], &dcoef[l], &mut dw[l]);
-                } else {
-                    layer.unfold_grad(&dcoef[l], &mut dw[l]);
-                }
-                opt.update(l, &mut layer.weights, &dw[l]);
-                if !layer.config.parametrization.multilinear() {
-                    // DWN tables live in [−1, 1].
-                    layer
-                        .weights
-                        .par_iter_mut()
-                        .for_each(|w| *w = w.clamp(-1.0, 1.0));
-                }
                 if layer.config.learnable() {
                     let (c, t) = (
                         layer.config.num_candidates,

@@ -126,12 +126,19 @@ fn unfold_lanes<const L: usize>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32])
     }
     // ∂a_k/∂w_g = p_g (T_g[k] − a_k) / τ, so dw_g = p_g (dp_g − Σ_h p_h dp_h) / τ with
     // dp_g = Σ_k T_g[k] da_k.
+    // `da` transposed to `[k][lane]` once: read in place, every gate gathered it anew.
+    let mut dt = [[0f32; L]; 4];
+    for l in 0..L {
+        for k in 0..4 {
+            dt[k][l] = da[l * 4 + k];
+        }
+    }
     let mut dp = [[0f32; L]; 16];
     for (g, dp) in dp.iter_mut().enumerate() {
-        for k in 0..4 {
+        for (k, dt) in dt.iter().enumerate() {
             if gate_table(g, k) == 1.0 {
                 for l in 0..L {
-                    dp[l] += da[l * 4 + k];
+                    dp[l] += dt[l];
                 }
             }
         }

@@ -1,0 +1,285 @@
+//! The per-step work on the layer weights around the blocks: folding them into coefficients
+//! before, and the fused update after.
+//!
+//! The update takes a run of neurons at a time: it sums the workers' coefficient gradients in
+//! thread order, unfolds them into weight gradients in a stack buffer and applies Adam to the
+//! run at once. Unfused, the weight gradients of a whole layer were written out and read back
+//! by the optimizer (four times the size of the coefficients for difflogic), and every stage
+//! was its own parallel call per layer; here one parallel call covers every layer, as one
+//! covers every fold. Each weight sees the operations it saw unfused, in the same order, so
+//! the model is bit for bit the same.
+
+use super::blocks::{loss_scale, Workers};
+use super::noise;
+use super::optimizer::{adam_chunk_any, AdamStep};
+use super::worker::Worker;
+use crate::layer::lanes::Lanes;
+use crate::layer::simd::dispatch;
+use crate::layer::{Act, LogicDense, Parametrization};
+use rayon::prelude::*;
+
+/// Neurons per parallel task: a few microseconds of work even at rank 2.
+const TASK: usize = 2048;
+/// Stack buffers of one run of neurons: coefficient gradients and weight gradients (a run
+/// stays in L1 between the unfold and Adam).
+const DA: usize = 512;
+const DW: usize = 2048;
+
+/// Whether a layer's update needs a weight-gradient buffer of its own: a neuron with more
+/// weights than the stack buffer holds (large NeuraLUTs).
+pub(super) fn needs_scratch(layer: &LogicDense) -> bool {
+    layer.weights_per_neuron() > DW
+}
+
+/// Folds every layer's weights into `coef_soft` (and `coef_hard` where it samples hard),
+/// drawing this step's Gumbel noise first where the layer samples it; one parallel call for
+/// all layers.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn fold_all(
+    layers: &[LogicDense],
+    coef_soft: &mut [Vec<f32>],
+    coef_hard: &mut [Vec<f32>],
+    noise: &mut [Vec<f32>],
+    w_noisy: &mut [Vec<f32>],
+    seed: u64,
+    step: u64,
+) {
+    layers
+        .par_iter()
+        .zip(coef_soft)
+        .zip(coef_hard)
+        .zip(noise)
+        .zip(w_noisy)
+        .enumerate()
+        .for_each(|(l, ((((layer, soft), hard), noise), noisy))| {
+            fold_layer(layer, soft, hard, noise, noisy, seed, step, l)
+        });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fold_layer(
+    layer: &LogicDense,
+    soft: &mut [f32],
+    hard: &mut [f32],
+    noise: &mut [f32],
+    noisy: &mut [f32],
+    seed: u64,
+    step: u64,
+    l: usize,
+) {
+    let sampling = layer.config.sampling;
+    if !sampling.gumbel() {
+        layer.fold(false, soft);
+        if sampling.hard() {
+            layer.fold(true, hard);
+        }
+        return;
+    }
+    let softmax = layer.config.parametrization == Parametrization::Difflogic;
+    noise::fill(noise, softmax, seed, step, l);
+    if layer.noise_on_weights() {
+        noisy
+            .par_iter_mut()
+            .zip(&layer.weights)
+            .zip(&*noise)
+            .for_each(|((n, &w), &e)| *n = w + e);
+        layer.fold_weights(noisy, false, soft);
+        if sampling.hard() {
+            layer.fold_weights(noisy, true, hard);
+        }
+    } else {
+        layer.fold(false, soft);
+        let inv = 1.0 / layer.config.temperature;
+        soft.par_iter_mut()
+            .zip(&*noise)
+            .for_each(|(a, &e)| *a += e * inv);
+        if sampling.hard() {
+            hard.par_iter_mut()
+                .zip(&*soft)
+                .for_each(|(h, &a)| *h = (a > 0.0) as u8 as f32);
+        }
+    }
+}
+
+/// Everything the fused update of the layer weights reads and writes, per layer.
+pub(super) struct Update<'a> {
+    pub(super) layers: &'a mut [LogicDense],
+    /// Adam's moments of the layer weights (the optimizer's first slots).
+    pub(super) m: &'a mut [Vec<f32>],
+    pub(super) v: &'a mut [Vec<f32>],
+    /// Gumbel noise on the weights: the noisy weights the step ran at (empty otherwise).
+    pub(super) w_noisy: &'a [Vec<f32>],
+    /// Weight gradients of the layers that `needs_scratch` (empty otherwise).
+    pub(super) scratch: &'a mut [Vec<f32>],
+    pub(super) adam: AdamStep,
+}
+
+impl Workers {
+    /// Updates every layer's weights from the workers' coefficient gradients of a step of
+    /// `n` samples.
+    pub(super) fn update(&self, n: usize, u: Update) {
+        match self {
+            Workers::F32(w) => update(w, n, u),
+            Workers::Bf16(w) => update(w, n, u),
+            Workers::F16(w) => update(w, n, u),
+        }
+    }
+
+    /// Layer `l`'s coefficient gradients of a step of `n` samples, summed over threads.
+    #[cfg(test)]
+    pub(super) fn dcoef(&self, l: usize, n: usize, out: &mut [f32]) {
+        match self {
+            Workers::F32(w) => sum_dcoef(w, l, 0, 1.0 / loss_scale::<f32>(n), out),
+            Workers::Bf16(w) => sum_dcoef(w, l, 0, 1.0 / loss_scale::<crate::layer::Bf16>(n), out),
+            Workers::F16(w) => sum_dcoef(w, l, 0, 1.0 / loss_scale::<crate::layer::F16>(n), out),
+        }
+    }
+}
+
+/// `out` = Σ over the threads, in thread order, of layer `l`'s coefficient gradients from
+/// `off` on, times `unscale` (thread 0 always has a block).
+#[inline]
+fn sum_dcoef<A: Act>(workers: &[Worker<A>], l: usize, off: usize, unscale: f32, out: &mut [f32]) {
+    out.copy_from_slice(&workers[0].dcoef[l][off..off + out.len()]);
+    for w in workers[1..].iter().filter(|w| w.active) {
+        out.iter_mut()
+            .zip(&w.dcoef[l][off..])
+            .for_each(|(d, s)| *d += s);
+    }
+    // Nothing to undo, and nothing done, without a loss scale.
+    if unscale != 1.0 {
+        out.iter_mut().for_each(|v| *v *= unscale);
+    }
+}
+
+fn update<A: Act>(workers: &[Worker<A>], n: usize, u: Update) {
+    let unscale = 1.0 / loss_scale::<A>(n);
+    let adam = u.adam;
+    u.layers
+        .par_iter_mut()
+        .zip(u.m)
+        .zip(u.v)
+        .zip(u.w_noisy)
+        .zip(u.scratch)
+        .enumerate()
+        .for_each(|(l, ((((layer, m), v), noisy), scratch))| {
+            let p = layer.config.parametrization;
+            let wpn = layer.weights_per_neuron();
+            let own = !needs_scratch(layer);
+            let c = Layer {
+                l,
+                p,
+                r: layer.rank(),
+                wpn,
+                tau: layer.config.temperature,
+                // Weights unfold where the forward ran: at the noisy ones under Gumbel noise.
+                noisy: if layer.config.sampling.gumbel() && layer.noise_on_weights() {
+                    noisy
+                } else {
+                    &[]
+                },
+                clamp: !p.multilinear(),
+                run: (DA >> layer.rank()).min(if own { DW / wpn } else { usize::MAX }),
+                unscale,
+                adam,
+            };
+            let tasks = layer
+                .weights
+                .par_chunks_mut(wpn * TASK)
+                .zip(m.par_chunks_mut(wpn * TASK))
+                .zip(v.par_chunks_mut(wpn * TASK))
+                .enumerate();
+            if own {
+                tasks.for_each(|(t, ((w, m), v))| update_task(workers, &c, t, w, m, v, &mut []));
+            } else {
+                // The scratch buffer splits as the weights do.
+                tasks
+                    .zip(scratch.par_chunks_mut(wpn * TASK))
+                    .for_each(|((t, ((w, m), v)), s)| update_task(workers, &c, t, w, m, v, s));
+            }
+        });
+}
+
+/// What every task of one layer's update shares.
+struct Layer<'a> {
+    l: usize,
+    p: Parametrization,
+    r: usize,
+    wpn: usize,
+    tau: f32,
+    /// The noisy weights to unfold at (empty: unfold at the weights).
+    noisy: &'a [f32],
+    /// DWN tables stay in [−1, 1].
+    clamp: bool,
+    /// Neurons per run (the stack buffers' share).
+    run: usize,
+    unscale: f32,
+    adam: AdamStep,
+}
+
+/// Task `t` of a layer's update: its weights `w` and moments `m`, `v`, run by run; `scratch`
+/// holds the weight gradients where the stack cannot (empty otherwise).
+fn update_task<A: Act>(
+    workers: &[Worker<A>],
+    c: &Layer,
+    t: usize,
+    w: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (k, wpn) = (1 << c.r, c.wpn);
+    let (mut da, mut dw) = ([0f32; DA], [0f32; DW]);
+    let (first, count) = (t * TASK, w.len() / wpn);
+    let mut i = 0;
+    while i < count {
+        let s = c.run.min(count - i);
+        let ws = i * wpn..(i + s) * wpn;
+        let da = &mut da[..s * k];
+        sum_dcoef(workers, c.l, (first + i) * k, c.unscale, da);
+        let dw = if scratch.is_empty() {
+            &mut dw[..s * wpn]
+        } else {
+            &mut scratch[ws.clone()]
+        };
+        let at =
+            (!c.noisy.is_empty()).then(|| &c.noisy[first * wpn + ws.start..first * wpn + ws.end]);
+        let (w, m, v) = (&mut w[ws.clone()], &mut m[ws.clone()], &mut v[ws]);
+        let (p, r, tau) = (c.p, c.r, c.tau);
+        unfold_adam(p, r, wpn, tau, at, w, da, dw, c.adam, m, v, c.clamp);
+        i += s;
+    }
+}
+
+/// Unfolds `da` into `dw` at `at` (or at `w`), then takes Adam's step on `w`; DWN tables
+/// stay in [−1, 1].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+// The lane type only selects the instruction set; these loops vectorise on their own.
+#[allow(clippy::extra_unused_type_parameters)]
+fn unfold_adam_any<S: Lanes>(
+    p: Parametrization,
+    r: usize,
+    wpn: usize,
+    tau: f32,
+    at: Option<&[f32]>,
+    w: &mut [f32],
+    da: &[f32],
+    dw: &mut [f32],
+    h: AdamStep,
+    m: &mut [f32],
+    v: &mut [f32],
+    clamp: bool,
+) {
+    dw.iter_mut().for_each(|g| *g = 0.0);
+    p.unfold_run(r, at.unwrap_or(w), wpn, tau, da, dw);
+    adam_chunk_any::<S>(h, w, dw, m, v);
+    if clamp {
+        w.iter_mut().for_each(|w| *w = w.clamp(-1.0, 1.0));
+    }
+}
+
+dispatch! {
+    /// One run of neurons of the fused update, compiled for the detected instruction set.
+    pub fn unfold_adam / unfold_adam_at (p: Parametrization, r: usize, wpn: usize, tau: f32, at: Option<&[f32]>, w: &mut [f32], da: &[f32], dw: &mut [f32], h: AdamStep, m: &mut [f32], v: &mut [f32], clamp: bool) => unfold_adam_any;
+}
