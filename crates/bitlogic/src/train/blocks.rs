@@ -109,45 +109,35 @@ fn run<A: Act>(workers: &mut [Worker<A>], s: &Step, out: Grads) -> (f64, usize) 
     let unscale = 1.0 / loss_scale;
     let workers = &*workers;
     for (l, d) in out.dconn.iter_mut().enumerate() {
-        if d.is_empty() {
-            continue;
-        }
-        d.copy_from_slice(&workers[0].dconn[l]);
-        for w in workers[1..].iter().filter(|w| w.active) {
-            d.iter_mut().zip(&w.dconn[l]).for_each(|(d, s)| *d += s);
-        }
-        unscaled(d, unscale);
+        sum_threads(workers, d, unscale, |w| &w.dconn[l]);
     }
     for (l, d) in out.gsum.iter_mut().enumerate() {
-        if d.is_empty() {
-            continue;
-        }
-        d.copy_from_slice(&workers[0].gsum[l]);
-        for w in workers[1..].iter().filter(|w| w.active) {
-            d.iter_mut().zip(&w.gsum[l]).for_each(|(d, s)| *d += s);
-        }
-        unscaled(d, unscale);
+        sum_threads(workers, d, unscale, |w| &w.gsum[l]);
     }
-    if !out.dhead.is_empty() {
-        out.dhead.copy_from_slice(&workers[0].dhead);
-        for w in workers[1..].iter().filter(|w| w.active) {
-            out.dhead
-                .iter_mut()
-                .zip(&w.dhead)
-                .for_each(|(d, s)| *d += s);
-        }
-        unscaled(out.dhead, unscale);
-    }
+    sum_threads(workers, out.dhead, unscale, |w| &w.dhead);
     let loss = workers.iter().map(|w| w.loss).sum();
     let correct = workers.iter().map(|w| w.correct).sum();
     (loss, correct)
 }
 
-/// Undoes the loss scale (nothing to do, and nothing done, when it is 1).
+/// `out` = Σ over the threads, in thread order, of `part(worker)`'s first `out.len()` values,
+/// times `unscale` (thread 0 always has a block; nothing is multiplied when it is 1).
 #[inline]
-fn unscaled(d: &mut [f32], unscale: f32) {
+pub(super) fn sum_threads<A: Act>(
+    workers: &[Worker<A>],
+    out: &mut [f32],
+    unscale: f32,
+    part: impl Fn(&Worker<A>) -> &[f32],
+) {
+    if out.is_empty() {
+        return;
+    }
+    out.copy_from_slice(&part(&workers[0])[..out.len()]);
+    for w in workers[1..].iter().filter(|w| w.active) {
+        out.iter_mut().zip(part(w)).for_each(|(d, s)| *d += s);
+    }
     if unscale != 1.0 {
-        d.iter_mut().for_each(|v| *v *= unscale);
+        out.iter_mut().for_each(|v| *v *= unscale);
     }
 }
 

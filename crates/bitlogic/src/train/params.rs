@@ -9,7 +9,7 @@
 //! covers every fold. Each weight sees the operations it saw unfused, in the same order, so
 //! the model is bit for bit the same.
 
-use super::blocks::{loss_scale, Workers};
+use super::blocks::{loss_scale, sum_threads, Workers};
 use super::noise;
 use super::optimizer::{adam_chunk_any, AdamStep};
 use super::worker::Worker;
@@ -136,20 +136,10 @@ impl Workers {
     }
 }
 
-/// `out` = Σ over the threads, in thread order, of layer `l`'s coefficient gradients from
-/// `off` on, times `unscale` (thread 0 always has a block).
+/// Layer `l`'s coefficient gradients from `off` on, summed over threads (`sum_threads`).
 #[inline]
 fn sum_dcoef<A: Act>(workers: &[Worker<A>], l: usize, off: usize, unscale: f32, out: &mut [f32]) {
-    out.copy_from_slice(&workers[0].dcoef[l][off..off + out.len()]);
-    for w in workers[1..].iter().filter(|w| w.active) {
-        out.iter_mut()
-            .zip(&w.dcoef[l][off..])
-            .for_each(|(d, s)| *d += s);
-    }
-    // Nothing to undo, and nothing done, without a loss scale.
-    if unscale != 1.0 {
-        out.iter_mut().for_each(|v| *v *= unscale);
-    }
+    sum_threads(workers, out, unscale, |w| &w.dcoef[l][off..]);
 }
 
 fn update<A: Act>(workers: &[Worker<A>], n: usize, u: Update) {
