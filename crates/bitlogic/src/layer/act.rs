@@ -61,6 +61,27 @@ pub trait Act: Copy + Default + PartialEq + Send + Sync + std::fmt::Debug + 'sta
     /// # Safety
     /// `p` must point to 16 writable values, and `S`'s instruction set must be available.
     unsafe fn store<S: Lanes>(p: *mut Self, v: S::V);
+    /// Thirty-two values as two vectors, in an order of the type's choosing that
+    /// [`Act::store2`] undoes: the first and the second sixteen, except for bf16, which
+    /// takes the even- and the odd-indexed values (half the instructions to widen, see
+    /// [`Lanes::load_bf16_pair`]). Kernels that work lane by lane may use it wherever every
+    /// row they touch goes through `load2`/`store2` alike.
+    ///
+    /// # Safety
+    /// `p` must point to 32 readable values, and `S`'s instruction set must be available.
+    #[inline(always)]
+    unsafe fn load2<S: Lanes>(p: *const Self) -> (S::V, S::V) {
+        (Self::load::<S>(p), Self::load::<S>(p.add(16)))
+    }
+    /// The inverse of [`Act::load2`], rounding as [`Act::store`].
+    ///
+    /// # Safety
+    /// `p` must point to 32 writable values, and `S`'s instruction set must be available.
+    #[inline(always)]
+    unsafe fn store2<S: Lanes>(p: *mut Self, a: S::V, b: S::V) {
+        Self::store::<S>(p, a);
+        Self::store::<S>(p.add(16), b);
+    }
 }
 
 impl Act for f32 {
@@ -116,6 +137,14 @@ impl Act for Bf16 {
     #[inline(always)]
     unsafe fn store<S: Lanes>(p: *mut Self, v: S::V) {
         S::store_bf16(p as *mut u16, v)
+    }
+    #[inline(always)]
+    unsafe fn load2<S: Lanes>(p: *const Self) -> (S::V, S::V) {
+        S::load_bf16_pair(p as *const u16)
+    }
+    #[inline(always)]
+    unsafe fn store2<S: Lanes>(p: *mut Self, a: S::V, b: S::V) {
+        S::store_bf16_pair(p as *mut u16, a, b)
     }
 }
 

@@ -29,6 +29,34 @@ pub trait Lanes {
     /// # Safety
     /// `p` must point to 16 writable bf16 values.
     unsafe fn store_bf16(p: *mut u16, v: Self::V);
+    /// Thirty-two bf16 values as two vectors: the even-indexed ones and the odd-indexed ones.
+    /// A bf16 is the top half of an f32, so each 32-bit word of the row holds an odd value
+    /// in place and an even one a shift away: the SIMD versions widen 32 values with one
+    /// integer instruction per vector instead of two. Kernels that work lane by lane may read
+    /// samples in this order as long as they store them back with [`Lanes::store_bf16_pair`].
+    /// # Safety
+    /// `p` must point to 32 readable bf16 values.
+    #[inline(always)]
+    unsafe fn load_bf16_pair(p: *const u16) -> (Self::V, Self::V) {
+        let h = std::ptr::read_unaligned(p as *const [u16; 32]);
+        let even: [u16; 16] = std::array::from_fn(|l| h[2 * l]);
+        let odd: [u16; 16] = std::array::from_fn(|l| h[2 * l + 1]);
+        (
+            Self::load_bf16(even.as_ptr()),
+            Self::load_bf16(odd.as_ptr()),
+        )
+    }
+    /// The inverse of [`Lanes::load_bf16_pair`], rounding as [`Lanes::store_bf16`].
+    /// # Safety
+    /// `p` must point to 32 writable bf16 values.
+    #[inline(always)]
+    unsafe fn store_bf16_pair(p: *mut u16, even: Self::V, odd: Self::V) {
+        let (mut e, mut o) = ([0u16; 16], [0u16; 16]);
+        Self::store_bf16(e.as_mut_ptr(), even);
+        Self::store_bf16(o.as_mut_ptr(), odd);
+        let h: [u16; 32] = std::array::from_fn(|i| if i % 2 == 0 { e[i / 2] } else { o[i / 2] });
+        std::ptr::write_unaligned(p as *mut [u16; 32], h)
+    }
     /// # Safety
     /// `p` must point to 16 readable f16 values.
     unsafe fn load_f16(p: *const u16) -> Self::V;
@@ -181,17 +209,20 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn store_bf16(p: *mut u16, v: __m512) {
-            // `act::f32_to_bf16` in integer lanes: add 0x7FFF + the lowest kept bit, keep the
-            // top half; NaN lanes keep their top half with the quiet bit set.
-            let b = _mm512_castps_si512(v);
-            let top = _mm512_srli_epi32::<16>(b);
-            let odd = _mm512_and_si512(top, _mm512_set1_epi32(1));
-            let bias = _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF));
-            let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(b, bias));
-            let quiet = _mm512_or_si512(top, _mm512_set1_epi32(0x40));
-            let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
-            let h = _mm512_mask_blend_epi32(nan, rounded, quiet);
+            let h = bf16_bits(v);
             _mm256_storeu_si256(p as *mut __m256i, _mm512_cvtepi32_epi16(h))
+        }
+        #[inline(always)]
+        unsafe fn load_bf16_pair(p: *const u16) -> (__m512, __m512) {
+            let w = _mm512_loadu_si512(p as *const _);
+            let even = _mm512_slli_epi32::<16>(w);
+            let odd = _mm512_and_si512(w, _mm512_set1_epi32(0xFFFF_0000u32 as i32));
+            (_mm512_castsi512_ps(even), _mm512_castsi512_ps(odd))
+        }
+        #[inline(always)]
+        unsafe fn store_bf16_pair(p: *mut u16, even: __m512, odd: __m512) {
+            let w = _mm512_or_si512(bf16_bits(even), _mm512_slli_epi32::<16>(bf16_bits(odd)));
+            _mm512_storeu_si512(p as *mut _, w)
         }
         #[inline(always)]
         unsafe fn load_f16(p: *const u16) -> __m512 {
@@ -303,6 +334,21 @@ mod x86 {
         }
     }
 
+    /// `act::f32_to_bf16` in integer lanes, the result in the low half of each lane: add
+    /// 0x7FFF + the lowest kept bit, keep the top half; NaN lanes keep their top half with the
+    /// quiet bit set.
+    #[inline(always)]
+    unsafe fn bf16_bits(v: __m512) -> __m512i {
+        let b = _mm512_castps_si512(v);
+        let top = _mm512_srli_epi32::<16>(b);
+        let odd = _mm512_and_si512(top, _mm512_set1_epi32(1));
+        let bias = _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF));
+        let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(b, bias));
+        let quiet = _mm512_or_si512(top, _mm512_set1_epi32(0x40));
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+        _mm512_mask_blend_epi32(nan, rounded, quiet)
+    }
+
     /// Sum of 8 lanes as `hsum_tree` orders it after its first halving.
     #[inline(always)]
     unsafe fn hsum8(h8: __m256) -> f32 {
@@ -338,6 +384,21 @@ mod x86 {
                 p as *mut __m256i,
                 std::mem::transmute::<__m256bh, __m256i>(h),
             )
+        }
+        #[inline(always)]
+        unsafe fn load_bf16_pair(p: *const u16) -> (__m512, __m512) {
+            Avx512::load_bf16_pair(p)
+        }
+        #[inline(always)]
+        unsafe fn store_bf16_pair(p: *mut u16, even: __m512, odd: __m512) {
+            // One conversion of both vectors (even values in words 0..16, odd in 16..32),
+            // then one word permute into row order: 2i ← i, 2i + 1 ← 16 + i.
+            let h = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(odd, even));
+            let idx = _mm512_set_epi16(
+                31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
+                20, 4, 19, 3, 18, 2, 17, 1, 16, 0,
+            );
+            _mm512_storeu_si512(p as *mut _, _mm512_permutexvar_epi16(idx, h))
         }
         #[inline(always)]
         unsafe fn load_f16(p: *const u16) -> __m512 {
@@ -385,6 +446,19 @@ mod x86 {
         }
     }
 
+    /// `bf16_bits` on 8 lanes.
+    #[inline(always)]
+    unsafe fn bf16_bits8(v: __m256) -> __m256i {
+        let b = _mm256_castps_si256(v);
+        let top = _mm256_srli_epi32::<16>(b);
+        let odd = _mm256_and_si256(top, _mm256_set1_epi32(1));
+        let bias = _mm256_add_epi32(odd, _mm256_set1_epi32(0x7FFF));
+        let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(b, bias));
+        let quiet = _mm256_or_si256(top, _mm256_set1_epi32(0x40));
+        let nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+        _mm256_blendv_epi8(rounded, quiet, nan)
+    }
+
     pub struct Avx2;
 
     #[derive(Clone, Copy)]
@@ -411,22 +485,41 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn store_bf16(p: *mut u16, v: Pair) {
-            // As the AVX-512 version, 8 lanes at a time; the halves are then packed to 16-bit
-            // (per 128-bit lane, hence the 64-bit permute back into order).
-            #[inline(always)]
-            unsafe fn half(v: __m256) -> __m256i {
-                let b = _mm256_castps_si256(v);
-                let top = _mm256_srli_epi32::<16>(b);
-                let odd = _mm256_and_si256(top, _mm256_set1_epi32(1));
-                let bias = _mm256_add_epi32(odd, _mm256_set1_epi32(0x7FFF));
-                let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(b, bias));
-                let quiet = _mm256_or_si256(top, _mm256_set1_epi32(0x40));
-                let nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
-                _mm256_blendv_epi8(rounded, quiet, nan)
-            }
-            let packed = _mm256_packus_epi32(half(v.0), half(v.1));
+            // The halves' rounded words are packed to 16-bit per 128-bit lane, hence the
+            // 64-bit permute back into order.
+            let packed = _mm256_packus_epi32(bf16_bits8(v.0), bf16_bits8(v.1));
             let h = _mm256_permute4x64_epi64::<0b11_01_10_00>(packed);
             _mm256_storeu_si256(p as *mut __m256i, h)
+        }
+        #[inline(always)]
+        unsafe fn load_bf16_pair(p: *const u16) -> (Pair, Pair) {
+            let (lo, hi) = (
+                _mm256_loadu_si256(p as *const __m256i),
+                _mm256_loadu_si256(p.add(16) as *const __m256i),
+            );
+            // Plain functions, not closures: a closure would not inherit the caller's
+            // `target_feature`, and its intrinsics would become calls.
+            #[inline(always)]
+            unsafe fn even(w: __m256i) -> __m256 {
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(w))
+            }
+            #[inline(always)]
+            unsafe fn odd(w: __m256i) -> __m256 {
+                _mm256_castsi256_ps(_mm256_and_si256(
+                    w,
+                    _mm256_set1_epi32(0xFFFF_0000u32 as i32),
+                ))
+            }
+            (Pair(even(lo), even(hi)), Pair(odd(lo), odd(hi)))
+        }
+        #[inline(always)]
+        unsafe fn store_bf16_pair(p: *mut u16, even: Pair, odd: Pair) {
+            #[inline(always)]
+            unsafe fn words(e: __m256, o: __m256) -> __m256i {
+                _mm256_or_si256(bf16_bits8(e), _mm256_slli_epi32::<16>(bf16_bits8(o)))
+            }
+            _mm256_storeu_si256(p as *mut __m256i, words(even.0, odd.0));
+            _mm256_storeu_si256(p.add(16) as *mut __m256i, words(even.1, odd.1));
         }
         #[inline(always)]
         unsafe fn load_f16(p: *const u16) -> Pair {

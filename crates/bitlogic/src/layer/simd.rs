@@ -82,6 +82,7 @@ pub fn bf16_instructions() -> bool {
             detected_level() == SimdLevel::Avx512
                 && std::env::var("BITLOGIC_SIMD").is_err()
                 && is_x86_feature_detected!("avx512bf16")
+                && is_x86_feature_detected!("avx512bw")
         }
         #[cfg(not(target_arch = "x86_64"))]
         false
@@ -140,7 +141,7 @@ macro_rules! dispatch {
     // Generic kernels get a third x86 instance, for bf16 rows on CPUs with AVX512-BF16.
     (@bf16 [] [] ($($a:ident: $t:ty),*) $body:ident) => {};
     (@bf16 [$($gen:tt)*] [$g:ident] ($($a:ident: $t:ty),*) $body:ident) => {
-        #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c")]
+        #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512bf16,avx2,fma,f16c")]
         unsafe fn avx512bf16 $($gen)* ($($a: $t),*) {
             $body::<$crate::layer::lanes::Avx512Bf16, $g>($($a),*)
         }

@@ -260,3 +260,114 @@ fn both_avx512_bf16_stores_round_like_the_reference() {
         assert_eq!(o.0, want, "avx512bf16 {:#010x}", v.to_bits());
     }
 }
+
+/// Where `load2` puts row value `j` of 32: (vector, lane). bf16 splits even and odd values,
+/// the other types the first and the second sixteen.
+fn pair_slot<A: Act>(j: usize) -> usize {
+    if A::BF16 {
+        (j % 2) * 16 + j / 2
+    } else {
+        j
+    }
+}
+
+/// `load2`/`store2` over slices (multiples of 32), the two vectors as 32 consecutive f32.
+#[inline(always)]
+fn store2_any<S: Lanes, A: Act>(src: &[f32], dst: &mut [A]) {
+    for (s, d) in src.chunks_exact(32).zip(dst.chunks_exact_mut(32)) {
+        // SAFETY: 32 values each; the caller checked S's features.
+        unsafe {
+            let (a, b) = (S::load(s.as_ptr()), S::load(s.as_ptr().add(16)));
+            A::store2::<S>(d.as_mut_ptr(), a, b)
+        }
+    }
+}
+
+#[inline(always)]
+fn load2_any<S: Lanes, A: Act>(src: &[A], dst: &mut [f32]) {
+    for (s, d) in src.chunks_exact(32).zip(dst.chunks_exact_mut(32)) {
+        // SAFETY: as above.
+        unsafe {
+            let (a, b) = A::load2::<S>(s.as_ptr());
+            S::store(d.as_mut_ptr(), a);
+            S::store(d.as_mut_ptr().add(16), b);
+        }
+    }
+}
+
+dispatch! {
+    #[allow(dead_code)]
+    pub fn store2_lanes<A: Act> / store2_lanes_at (src: &[f32], dst: &mut [A]) => store2_any;
+}
+
+dispatch! {
+    #[allow(dead_code)]
+    pub fn load2_lanes<A: Act> / load2_lanes_at (src: &[A], dst: &mut [f32]) => load2_any;
+}
+
+/// The test floats padded to a multiple of 32.
+fn test_floats32() -> Vec<f32> {
+    let mut x = test_floats();
+    x.resize(x.len().div_ceil(32) * 32, 0.25);
+    x
+}
+
+fn check_pairs<A: Act>(to_bits: impl Fn(A) -> u16 + Copy, from_bits: impl Fn(u16) -> A) {
+    let x = test_floats32();
+    let all: Vec<A> = (0..=u16::MAX).map(from_bits).collect();
+    for level in LEVELS {
+        let mut out = vec![A::ZERO; x.len()];
+        store2_lanes_at(level, &x, &mut out);
+        for (c, (xs, os)) in x.chunks_exact(32).zip(out.chunks_exact(32)).enumerate() {
+            for (j, &o) in os.iter().enumerate() {
+                let v = xs[pair_slot::<A>(j)];
+                let want = to_bits(expected::<A>(level.min(detected_level()), v));
+                let (name, bits) = (A::NAME, v.to_bits());
+                assert_eq!(
+                    to_bits(o),
+                    want,
+                    "store2 {name} {level:?} {c}:{j} {bits:#010x}"
+                );
+            }
+        }
+        let mut wide = vec![0f32; all.len()];
+        load2_lanes_at(level, &all, &mut wide);
+        for (hs, ws) in all.chunks_exact(32).zip(wide.chunks_exact(32)) {
+            for (j, h) in hs.iter().enumerate() {
+                let got = ws[pair_slot::<A>(j)];
+                assert_eq!(got.to_bits(), h.to_f32().to_bits(), "load2 {level:?} {h:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn pairs_of_chunks_load_and_store_like_the_reference() {
+    check_pairs::<Bf16>(|h| h.0, Bf16);
+    check_pairs::<F16>(|h| h.0, F16);
+}
+
+/// The AVX-512 bf16 pair store with the integer rounding, which the dispatcher skips on CPUs
+/// with AVX512-BF16.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_integer_avx512_pair_store_rounds_like_the_reference() {
+    use crate::layer::lanes::Avx512;
+    if detected_level() < SimdLevel::Avx512 {
+        return;
+    }
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq")]
+    unsafe fn integer(src: &[f32], dst: &mut [Bf16]) {
+        store2_any::<Avx512, Bf16>(src, dst)
+    }
+    let x = test_floats32();
+    let mut out = vec![Bf16::ZERO; x.len()];
+    // SAFETY: detected_level checked AVX-512F/VL/DQ.
+    unsafe { integer(&x, &mut out) };
+    for (xs, os) in x.chunks_exact(32).zip(out.chunks_exact(32)) {
+        for (j, o) in os.iter().enumerate() {
+            let v = xs[pair_slot::<Bf16>(j)];
+            assert_eq!(o.0, f32_to_bf16(v), "{:#010x}", v.to_bits());
+        }
+    }
+}

@@ -45,6 +45,28 @@ impl<V: Copy> Bilinear<V> {
             S::fma(x1, self.cb, self.c0),
         )
     }
+
+    /// The neuron's output (through the sigmoid, if any).
+    #[inline(always)]
+    fn out<S: Lanes<V = V>>(&self, sigmoid: bool, x0: V, x1: V) -> V {
+        let y = self.eval::<S>(x0, x1);
+        if sigmoid {
+            S::sigmoid(y)
+        } else {
+            y
+        }
+    }
+
+    /// The output gradient `g` carried to the polynomial (through the sigmoid, if any).
+    #[inline(always)]
+    fn at_poly<S: Lanes<V = V>>(&self, sigmoid: bool, g: V, x0: V, x1: V) -> V {
+        if sigmoid {
+            let y = S::sigmoid(self.eval::<S>(x0, x1));
+            S::mul(g, S::mul(y, S::sub(S::splat(1.0), y)))
+        } else {
+            g
+        }
+    }
 }
 
 /// Row offsets of the inputs of the neuron `PREFETCH` ahead of `i` (its own past the last):
@@ -69,6 +91,16 @@ fn rows(ids: &[u32], i: usize, in_dim: usize, bs: usize) -> (usize, usize) {
     (a * bs, b * bs)
 }
 
+/// Asks for the lines of a 32-sample pair of chunks at `p`: one line of bf16 or f16, two of
+/// f32.
+#[inline(always)]
+fn prefetch_pair<A>(p: *const A) {
+    prefetch(p);
+    if std::mem::size_of::<A>() > 2 {
+        prefetch(p.wrapping_add(LANES));
+    }
+}
+
 #[inline(always)]
 pub(super) fn forward<S: Lanes, A: Act>(
     ids: &[u32],
@@ -80,22 +112,54 @@ pub(super) fn forward<S: Lanes, A: Act>(
 ) {
     let in_dim = input.len() / bs;
     let out_dim = output.len() / bs;
+    // Chunks go two at a time (`Act::load2`: bf16 widens 32 values in two instructions); a
+    // block of an odd number of chunks ends with one alone.
+    let pairs = bs / (2 * LANES) * (2 * LANES);
     for (i, out) in output.chunks_exact_mut(bs).enumerate() {
         let (ra, rb) = rows(ids, i, in_dim, bs);
         let (na, nb) = ahead(ids, i, out_dim, bs);
         let p = Bilinear::of::<S>(&coef[4 * i..4 * i + 4]);
-        for c in (0..bs).step_by(LANES) {
-            // SAFETY: both rows hold `bs` values (checked in `rows`) and c + 16 <= bs.
+        for c in (0..pairs).step_by(2 * LANES) {
+            // SAFETY: both rows hold `bs` values (checked in `rows`) and c + 32 <= bs.
+            unsafe {
+                prefetch_pair(input.as_ptr().wrapping_add(na + c));
+                prefetch_pair(input.as_ptr().wrapping_add(nb + c));
+                let (x0, x0b) = A::load2::<S>(input.as_ptr().add(ra + c));
+                let (x1, x1b) = A::load2::<S>(input.as_ptr().add(rb + c));
+                let (y, yb) = (p.out::<S>(sigmoid, x0, x1), p.out::<S>(sigmoid, x0b, x1b));
+                A::store2::<S>(out.as_mut_ptr().add(c), y, yb);
+            }
+        }
+        if pairs < bs {
+            let c = pairs;
+            // SAFETY: as above, with c + 16 == bs.
             unsafe {
                 prefetch(input.as_ptr().wrapping_add(na + c));
                 prefetch(input.as_ptr().wrapping_add(nb + c));
                 let x0 = A::load::<S>(input.as_ptr().add(ra + c));
                 let x1 = A::load::<S>(input.as_ptr().add(rb + c));
-                let y = p.eval::<S>(x0, x1);
-                let y = if sigmoid { S::sigmoid(y) } else { y };
-                A::store::<S>(out.as_mut_ptr().add(c), y);
+                A::store::<S>(out.as_mut_ptr().add(c), p.out::<S>(sigmoid, x0, x1));
             }
         }
+    }
+}
+
+/// One neuron's backward sums Σg, Σg·A, Σg·B, Σg·A·B over its chunks.
+struct Sums<V> {
+    s: V,
+    sa: V,
+    sb: V,
+    sab: V,
+}
+
+impl<V: Copy> Sums<V> {
+    #[inline(always)]
+    fn add<S: Lanes<V = V>>(&mut self, g: V, x0: V, x1: V) {
+        let ga = S::mul(g, x0);
+        self.s = S::add(self.s, g);
+        self.sa = S::add(self.sa, ga);
+        self.sb = S::fma(g, x1, self.sb);
+        self.sab = S::fma(ga, x1, self.sab);
     }
 }
 
@@ -118,6 +182,13 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
     let out_dim = grad_out.len() / bs;
     assert!(!DX || grad_in.len() == input.len());
     assert!(!SLOT || slot_grad.len() == grad_out.len() * 2);
+    // Pairs of chunks as in `forward`, but where slot gradients are kept: their f32 rows are
+    // read per sample in row order.
+    let pairs = if SLOT {
+        0
+    } else {
+        bs / (2 * LANES) * (2 * LANES)
+    };
     // The corner gradients of four consecutive neurons, reduced together.
     let mut group = [S::splat(0.0); LANES];
     for (i, g) in grad_out.chunks_exact_mut(bs).enumerate() {
@@ -125,11 +196,52 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
         let (na, nb) = ahead(ids, i, out_dim, bs);
         let p = Bilinear::of::<S>(&coef[4 * i..4 * i + 4]);
         let zero = S::splat(0.0);
-        let (mut s, mut sa, mut sb, mut sab) = (zero, zero, zero, zero);
-        for c in (0..bs).step_by(LANES) {
+        let mut sums = Sums {
+            s: zero,
+            sa: zero,
+            sb: zero,
+            sab: zero,
+        };
+        for c in (0..pairs).step_by(2 * LANES) {
             // SAFETY: both rows hold `bs` values in `input` and, with DX, in `grad_in` (same
-            // shape, asserted); `g` holds `bs`; with SLOT, slot_grad holds 2 rows per neuron;
-            // c + 16 <= bs.
+            // shape, asserted); `g` holds `bs`; c + 32 <= bs.
+            unsafe {
+                prefetch_pair(input.as_ptr().wrapping_add(na + c));
+                prefetch_pair(input.as_ptr().wrapping_add(nb + c));
+                if DX {
+                    prefetch_pair(grad_in.as_ptr().wrapping_add(na + c));
+                    prefetch_pair(grad_in.as_ptr().wrapping_add(nb + c));
+                }
+                let (x0, x0b) = A::load2::<S>(input.as_ptr().add(ra + c));
+                let (x1, x1b) = A::load2::<S>(input.as_ptr().add(rb + c));
+                let (gv, gvb) = A::load2::<S>(g.as_ptr().add(c));
+                // Consumed: cleared while its line is in cache (see `super::backward_n`); zero
+                // is all-zero bits in every storage type.
+                std::ptr::write_bytes(g.as_mut_ptr().add(c), 0, 2 * LANES);
+                let (gv, gvb) = (
+                    p.at_poly::<S>(sigmoid, gv, x0, x1),
+                    p.at_poly::<S>(sigmoid, gvb, x0b, x1b),
+                );
+                if DX {
+                    // One FMA into each input row; a row read twice sees its first update.
+                    let pa = grad_in.as_mut_ptr().add(ra + c);
+                    let (ga, gab) = A::load2::<S>(pa);
+                    let da = S::fma(x1, p.cab, p.ca);
+                    let dab = S::fma(x1b, p.cab, p.ca);
+                    A::store2::<S>(pa, S::fma(gv, da, ga), S::fma(gvb, dab, gab));
+                    let pb = grad_in.as_mut_ptr().add(rb + c);
+                    let (gb, gbb) = A::load2::<S>(pb);
+                    let db = S::fma(x0, p.cab, p.cb);
+                    let dbb = S::fma(x0b, p.cab, p.cb);
+                    A::store2::<S>(pb, S::fma(gv, db, gb), S::fma(gvb, dbb, gbb));
+                }
+                sums.add::<S>(gv, x0, x1);
+                sums.add::<S>(gvb, x0b, x1b);
+            }
+        }
+        for c in (pairs..bs).step_by(LANES) {
+            // SAFETY: as above, with c + 16 <= bs; with SLOT, slot_grad holds 2 rows per
+            // neuron.
             unsafe {
                 prefetch(input.as_ptr().wrapping_add(na + c));
                 prefetch(input.as_ptr().wrapping_add(nb + c));
@@ -139,13 +251,9 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
                 }
                 let x0 = A::load::<S>(input.as_ptr().add(ra + c));
                 let x1 = A::load::<S>(input.as_ptr().add(rb + c));
-                let mut gv = A::load::<S>(g.as_ptr().add(c));
-                // Consumed: cleared while its line is in cache (see `super::backward_n`).
+                let gv = A::load::<S>(g.as_ptr().add(c));
                 A::store::<S>(g.as_mut_ptr().add(c), zero);
-                if sigmoid {
-                    let y = S::sigmoid(p.eval::<S>(x0, x1));
-                    gv = S::mul(gv, S::mul(y, S::sub(S::splat(1.0), y)));
-                }
+                let gv = p.at_poly::<S>(sigmoid, gv, x0, x1);
                 let da = S::fma(x1, p.cab, p.ca);
                 let db = S::fma(x0, p.cab, p.cb);
                 if SLOT {
@@ -160,19 +268,15 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
                         A::store::<S>(pb, S::add(A::load::<S>(pb), dxb));
                     }
                 } else if DX {
-                    // One FMA into each input row.
                     let pa = grad_in.as_mut_ptr().add(ra + c);
                     A::store::<S>(pa, S::fma(gv, da, A::load::<S>(pa)));
                     let pb = grad_in.as_mut_ptr().add(rb + c);
                     A::store::<S>(pb, S::fma(gv, db, A::load::<S>(pb)));
                 }
-                let ga = S::mul(gv, x0);
-                s = S::add(s, gv);
-                sa = S::add(sa, ga);
-                sb = S::fma(gv, x1, sb);
-                sab = S::fma(ga, x1, sab);
+                sums.add::<S>(gv, x0, x1);
             }
         }
+        let Sums { s, sa, sb, sab } = sums;
         let j = 4 * (i % 4);
         group[j] = S::add(S::sub(s, S::add(sa, sb)), sab);
         group[j + 1] = S::sub(sb, sab);

@@ -90,3 +90,51 @@ fn rank2_kernel_matches_the_lerp_tree() {
         }
     }
 }
+
+/// bf16 rows go through the rank-2 kernel two chunks at a time, even and odd samples apart
+/// (`Act::load2`); at every SIMD level the results must land on the right samples: the
+/// forward pass exactly as the f32 kernel's outputs rounded, the gradients within bf16's
+/// rounding of the f32 kernel's on the same (widened) values.
+#[test]
+fn bf16_pairs_of_chunks_land_on_their_samples() {
+    use crate::layer::act::{Act, Bf16};
+    use crate::layer::kernel::{backward_at, forward_at};
+    use crate::layer::simd::SimdLevel;
+    let mut r = Rng::new(12);
+    // 48 samples: one pair of chunks and one alone.
+    let (in_dim, out_dim, bs) = (9, 7, 48);
+    let mut ids: Vec<u32> = (0..2 * out_dim).map(|_| r.below(in_dim) as u32).collect();
+    ids[2] = ids[3];
+    let coef = random(4 * out_dim, &mut r, -2.0, 2.0);
+    let to_bf16 = |v: Vec<f32>| v.into_iter().map(Bf16::from_f32).collect::<Vec<Bf16>>();
+    let widen = |v: &[Bf16]| v.iter().map(|h| h.to_f32()).collect::<Vec<f32>>();
+    let input = to_bf16(random(in_dim * bs, &mut r, 0.0, 1.0));
+    let g = to_bf16(random(out_dim * bs, &mut r, -1.0, 1.0));
+    let (input32, g32) = (widen(&input), widen(&g));
+    for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+        for sigmoid in [false, true] {
+            let mut y32 = vec![0.0; out_dim * bs];
+            forward_at(level, 2, &ids, &coef, sigmoid, &input32, &mut y32, bs);
+            let mut y = vec![Bf16::ZERO; out_dim * bs];
+            forward_at(level, 2, &ids, &coef, sigmoid, &input, &mut y, bs);
+            for (j, (a, b)) in y.iter().zip(&y32).enumerate() {
+                assert_eq!(*a, Bf16::from_f32(*b), "{level:?} forward, value {j}");
+            }
+            let (mut gi32, mut d32) = (vec![0.0; in_dim * bs], vec![0.0; 4 * out_dim]);
+            let mut go32 = g32.clone();
+            let (x, gi) = (&input32, Some(&mut gi32[..]));
+            backward_at(
+                level, 2, &ids, &coef, sigmoid, x, &mut go32, gi, None, &mut d32, false, bs,
+            );
+            let (mut gi, mut d) = (vec![Bf16::ZERO; in_dim * bs], vec![0.0; 4 * out_dim]);
+            let mut go = g.clone();
+            let (x, gin) = (&input, Some(&mut gi[..]));
+            backward_at(
+                level, 2, &ids, &coef, sigmoid, x, &mut go, gin, None, &mut d, false, bs,
+            );
+            assert!(go.iter().all(|&v| v == Bf16::ZERO), "consumed");
+            close(&d, &d32, 1e-5, "coefficient gradient");
+            close(&widen(&gi), &gi32, 1e-2, "input gradient");
+        }
+    }
+}
