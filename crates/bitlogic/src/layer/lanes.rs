@@ -75,6 +75,23 @@ pub trait Lanes {
     fn sigmoid(a: Self::V) -> Self::V;
     /// Sum of the lanes, in a fixed order.
     fn hsum(a: Self::V) -> f32;
+    /// Transposes 16 vectors in place: lane j of `v[i]` becomes lane i of `v[j]`. The
+    /// default goes through memory; AVX-512 shuffles in registers (64 instructions, where
+    /// element-wise code compiles to gathers and scatters).
+    #[inline(always)]
+    fn transpose16(v: &mut [Self::V; 16]) {
+        let mut m = [[0f32; 16]; 16];
+        // SAFETY: each row of `m` holds 16 floats.
+        unsafe {
+            for (row, &x) in m.iter_mut().zip(v.iter()) {
+                Self::store(row.as_mut_ptr(), x);
+            }
+            for (j, out) in v.iter_mut().enumerate() {
+                let col: [f32; 16] = std::array::from_fn(|i| m[i][j]);
+                *out = Self::load(col.as_ptr());
+            }
+        }
+    }
     /// Lane i of the result is `hsum(v[i])`, bit for bit. The default sums one vector at a
     /// time; AVX-512 runs the same pairings across the 16 vectors at once (a transpose
     /// folded into the additions), about a third of the instructions.
@@ -294,6 +311,38 @@ mod x86 {
             }
         }
         #[inline(always)]
+        fn transpose16(v: &mut [__m512; 16]) {
+            // SAFETY: register shuffles only (AVX-512F, which this type requires).
+            unsafe {
+                // 2×2 blocks of rows 2i, 2i + 1 within each 128-bit lane ...
+                let mut t = [_mm512_setzero_ps(); 16];
+                for i in 0..8 {
+                    t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+                    t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+                }
+                // ... 4×4 blocks: u[4i + j] holds, in 128-bit lane q, column 4q + j of rows
+                // 4i..4i + 4 ...
+                let mut u = [_mm512_setzero_ps(); 16];
+                for i in 0..4 {
+                    u[4 * i] = _mm512_shuffle_ps::<0x44>(t[4 * i], t[4 * i + 2]);
+                    u[4 * i + 1] = _mm512_shuffle_ps::<0xEE>(t[4 * i], t[4 * i + 2]);
+                    u[4 * i + 2] = _mm512_shuffle_ps::<0x44>(t[4 * i + 1], t[4 * i + 3]);
+                    u[4 * i + 3] = _mm512_shuffle_ps::<0xEE>(t[4 * i + 1], t[4 * i + 3]);
+                }
+                // ... then the 128-bit lanes of the four row groups, twice.
+                for j in 0..4 {
+                    let a = _mm512_shuffle_f32x4::<0x88>(u[j], u[4 + j]);
+                    let b = _mm512_shuffle_f32x4::<0xDD>(u[j], u[4 + j]);
+                    let c = _mm512_shuffle_f32x4::<0x88>(u[8 + j], u[12 + j]);
+                    let d = _mm512_shuffle_f32x4::<0xDD>(u[8 + j], u[12 + j]);
+                    v[j] = _mm512_shuffle_f32x4::<0x88>(a, c);
+                    v[8 + j] = _mm512_shuffle_f32x4::<0xDD>(a, c);
+                    v[4 + j] = _mm512_shuffle_f32x4::<0x88>(b, d);
+                    v[12 + j] = _mm512_shuffle_f32x4::<0xDD>(b, d);
+                }
+            }
+        }
+        #[inline(always)]
         fn hsum16(v: &[__m512; 16]) -> __m512 {
             // Level by level, the pairings of `hsum_tree` (lane l with l + 8, then l + 4, l + 2,
             // l + 1), two vectors per addition: 256-bit halves, then 128-bit quarters, then
@@ -439,6 +488,10 @@ mod x86 {
         #[inline(always)]
         fn hsum(a: __m512) -> f32 {
             Avx512::hsum(a)
+        }
+        #[inline(always)]
+        fn transpose16(v: &mut [__m512; 16]) {
+            Avx512::transpose16(v)
         }
         #[inline(always)]
         fn hsum16(v: &[__m512; 16]) -> __m512 {

@@ -262,7 +262,7 @@ fn unfold_adam_any<S: Lanes>(
     clamp: bool,
 ) {
     dw.iter_mut().for_each(|g| *g = 0.0);
-    p.unfold_run(r, at.unwrap_or(w), wpn, tau, da, dw);
+    p.unfold_run::<S>(r, at.unwrap_or(w), wpn, tau, da, dw);
     adam_chunk_any::<S>(h, w, dw, m, v);
     if clamp {
         w.iter_mut().for_each(|w| *w = w.clamp(-1.0, 1.0));

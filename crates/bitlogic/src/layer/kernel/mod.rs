@@ -479,7 +479,7 @@ fn fold_neurons_any<S: Lanes>(
     hard: bool,
     coef: &mut [f32],
 ) {
-    p.fold_run(rank, w, wpn, tau, hard, coef);
+    p.fold_run::<S>(rank, w, wpn, tau, hard, coef);
 }
 
 #[inline(always)]
@@ -496,7 +496,7 @@ fn unfold_neurons_any<S: Lanes>(
     dw: &mut [f32],
 ) {
     dw.iter_mut().for_each(|v| *v = 0.0);
-    p.unfold_run(rank, w, wpn, tau, da, dw);
+    p.unfold_run::<S>(rank, w, wpn, tau, da, dw);
 }
 
 dispatch! {

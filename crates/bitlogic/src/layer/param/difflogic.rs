@@ -9,6 +9,7 @@
 //! (address k = 2a + b) is bit 3−k of g: gate 1 is AND, 6 XOR, 7 OR, 14 NAND, …
 
 use super::{logit, WeightInit};
+use crate::layer::lanes::{Lanes, Scalar};
 use crate::rng::Rng;
 
 /// T_g[k]: output of gate `g` at address `k` (k = 2a + b).
@@ -56,14 +57,47 @@ pub(super) fn init(init: WeightInit, tau: f32, rng: &mut Rng, w: &mut [f32]) {
 
 // The soft fold and its gradient are written per lane: `L` neurons side by side, lane l
 // holding neuron l (`w` is `[L][16]`, `a` `[L][4]`). With L = 16 the loops run across
-// neurons and vectorise; L = 1 is the single neuron. Both compute the same operations in the
-// same order, so a neuron's coefficients do not depend on which path folded it.
+// neurons and vectorise, and the moves between a neuron's row and the lanes are 16×16
+// transposes in registers (`Lanes::transpose16`; written per element they compile to gathers
+// and scatters, which cost more than the arithmetic). L = 1 is the single neuron. Both
+// compute the same operations in the same order, so a neuron's coefficients do not depend on
+// which path folded it.
+
+/// Sixteen rows of 16 floats at `p` as vectors, transposed: `v[j]` holds element j of every
+/// row. Rows past `rows` are zeros; each row read is `width` floats long (the rest zeros).
+#[inline(always)]
+fn columns<S: Lanes>(p: &[f32], rows: usize, width: usize) -> [S::V; 16] {
+    let mut v = [S::splat(0.0); 16];
+    if width == 16 {
+        for (r, x) in v.iter_mut().enumerate().take(rows) {
+            // SAFETY: `p` holds `rows` rows of 16 (sliced, so checked).
+            *x = unsafe { S::load(p[16 * r..16 * r + 16].as_ptr()) };
+        }
+    } else {
+        for (r, x) in v.iter_mut().enumerate().take(rows) {
+            let mut row = [0f32; 16];
+            row[..width].copy_from_slice(&p[width * r..width * r + width]);
+            // SAFETY: `row` holds 16 floats.
+            *x = unsafe { S::load(row.as_ptr()) };
+        }
+    }
+    S::transpose16(&mut v);
+    v
+}
 
 /// The gate logits of `L` neurons, transposed to `[gate][lane]` and divided by τ.
 #[inline(always)]
-fn logits<const L: usize>(w: &[f32], tau: f32) -> [[f32; L]; 16] {
+fn logits<S: Lanes, const L: usize>(w: &[f32], tau: f32) -> [[f32; L]; 16] {
     let inv = 1.0 / tau;
     let mut x = [[0f32; L]; 16];
+    if L == 16 {
+        let v = columns::<S>(w, 16, 16);
+        for (row, &g) in x.iter_mut().zip(&v) {
+            // SAFETY: with L = 16 a row holds 16 floats.
+            unsafe { S::store(row.as_mut_ptr(), S::mul(g, S::splat(inv))) };
+        }
+        return x;
+    }
     for l in 0..L {
         for g in 0..16 {
             x[g][l] = w[l * 16 + g] * inv;
@@ -72,13 +106,51 @@ fn logits<const L: usize>(w: &[f32], tau: f32) -> [[f32; L]; 16] {
     x
 }
 
+/// `out[l * W + j] (+)= m[j][l]` for the first `W` rows of `m` (`[W][L]` to `[L][W]`).
+#[inline(always)]
+fn untranspose<S: Lanes, const L: usize, const W: usize>(
+    m: &[[f32; L]],
+    add: bool,
+    out: &mut [f32],
+) {
+    if L == 16 {
+        let mut v = [S::splat(0.0); 16];
+        for (x, row) in v.iter_mut().zip(m) {
+            // SAFETY: with L = 16 a row holds 16 floats.
+            *x = unsafe { S::load(row.as_ptr()) };
+        }
+        S::transpose16(&mut v);
+        for (l, &x) in v.iter().enumerate() {
+            let mut row = [0f32; 16];
+            // SAFETY: `row` holds 16 floats.
+            unsafe { S::store(row.as_mut_ptr(), x) };
+            let o = &mut out[l * W..l * W + W];
+            if add {
+                o.iter_mut().zip(&row).for_each(|(o, r)| *o += r);
+            } else {
+                o.copy_from_slice(&row[..W]);
+            }
+        }
+        return;
+    }
+    for l in 0..L {
+        for j in 0..W {
+            let o = &mut out[l * W + j];
+            *o = if add { *o + m[j][l] } else { m[j][l] };
+        }
+    }
+}
+
 /// Unnormalised softmax in place (e_g = exp(x_g − max)); returns 1 / Σ e per lane.
 #[inline(always)]
 fn exp_shifted<const L: usize>(x: &mut [[f32; L]; 16]) -> [f32; L] {
     let mut m = x[0];
     for row in &x[1..] {
         for l in 0..L {
-            m[l] = m[l].max(row[l]);
+            // A compare and select, not `f32::max`: vectorised for AVX-512, `max` did not
+            // always give the shift one neuron at a time gives, and the softmax then differed
+            // in its last bits (logits are never NaN).
+            m[l] = if row[l] > m[l] { row[l] } else { m[l] };
         }
     }
     let mut s = [0f32; L];
@@ -96,10 +168,11 @@ fn exp_shifted<const L: usize>(x: &mut [[f32; L]; 16]) -> [f32; L] {
 }
 
 #[inline(always)]
-fn fold_lanes<const L: usize>(w: &[f32], tau: f32, a: &mut [f32]) {
-    let mut e = logits::<L>(w, tau);
+fn fold_lanes<S: Lanes, const L: usize>(w: &[f32], tau: f32, a: &mut [f32]) {
+    let mut e = logits::<S, L>(w, tau);
     let inv = exp_shifted(&mut e);
-    for k in 0..4 {
+    let mut out = [[0f32; L]; 4];
+    for (k, out) in out.iter_mut().enumerate() {
         let mut acc = [0f32; L];
         // a_k = Σ_g p_g T_g[k]: the gates whose table has a 1 at k, in gate order.
         for (g, row) in e.iter().enumerate() {
@@ -110,14 +183,15 @@ fn fold_lanes<const L: usize>(w: &[f32], tau: f32, a: &mut [f32]) {
             }
         }
         for l in 0..L {
-            a[l * 4 + k] = acc[l] * inv[l];
+            out[l] = acc[l] * inv[l];
         }
     }
+    untranspose::<S, L, 4>(&out, false, a);
 }
 
 #[inline(always)]
-fn unfold_lanes<const L: usize>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
-    let mut p = logits::<L>(w, tau);
+fn unfold_lanes<S: Lanes, const L: usize>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
+    let mut p = logits::<S, L>(w, tau);
     let inv = exp_shifted(&mut p);
     for row in p.iter_mut() {
         for l in 0..L {
@@ -128,9 +202,17 @@ fn unfold_lanes<const L: usize>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32])
     // dp_g = Σ_k T_g[k] da_k.
     // `da` transposed to `[k][lane]` once: read in place, every gate gathered it anew.
     let mut dt = [[0f32; L]; 4];
-    for l in 0..L {
-        for k in 0..4 {
-            dt[k][l] = da[l * 4 + k];
+    if L == 16 {
+        let v = columns::<S>(da, 16, 4);
+        for (row, &x) in dt.iter_mut().zip(&v) {
+            // SAFETY: with L = 16 a row holds 16 floats.
+            unsafe { S::store(row.as_mut_ptr(), x) };
+        }
+    } else {
+        for l in 0..L {
+            for k in 0..4 {
+                dt[k][l] = da[l * 4 + k];
+            }
         }
     }
     let mut dp = [[0f32; L]; 16];
@@ -150,11 +232,13 @@ fn unfold_lanes<const L: usize>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32])
         }
     }
     let t = 1.0 / tau;
+    let mut out = [[0f32; L]; 16];
     for g in 0..16 {
         for l in 0..L {
-            dw[l * 16 + g] += p[g][l] * (dp[g][l] - mean[l]) * t;
+            out[g][l] = p[g][l] * (dp[g][l] - mean[l]) * t;
         }
     }
+    untranspose::<S, L, 16>(&out, true, dw);
 }
 
 #[inline(always)]
@@ -177,39 +261,39 @@ pub(super) fn fold(w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
         }
         return;
     }
-    fold_lanes::<1>(w, tau, a);
+    fold_lanes::<Scalar, 1>(w, tau, a);
 }
 
 /// The soft fold of a run of neurons (`w` `[n][16]`, `a` `[n][4]`), 16 at a time.
 #[inline(always)]
-pub(super) fn fold_run(w: &[f32], tau: f32, a: &mut [f32]) {
+pub(super) fn fold_run<S: Lanes>(w: &[f32], tau: f32, a: &mut [f32]) {
     let mut wc = w.chunks_exact(256);
     let mut ac = a.chunks_exact_mut(64);
     for (w, a) in (&mut wc).zip(&mut ac) {
-        fold_lanes::<16>(w, tau, a);
+        fold_lanes::<S, 16>(w, tau, a);
     }
     for (w, a) in wc
         .remainder()
         .chunks(16)
         .zip(ac.into_remainder().chunks_mut(4))
     {
-        fold_lanes::<1>(w, tau, a);
+        fold_lanes::<S, 1>(w, tau, a);
     }
 }
 
 #[inline(always)]
 pub(super) fn unfold_grad(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
-    unfold_lanes::<1>(w, tau, da, dw);
+    unfold_lanes::<Scalar, 1>(w, tau, da, dw);
 }
 
 /// `unfold_grad` over a run of neurons, 16 at a time.
 #[inline(always)]
-pub(super) fn unfold_run(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
+pub(super) fn unfold_run<S: Lanes>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
     let mut wc = w.chunks_exact(256);
     let mut dc = da.chunks_exact(64);
     let mut oc = dw.chunks_exact_mut(256);
     for ((w, da), dw) in (&mut wc).zip(&mut dc).zip(&mut oc) {
-        unfold_lanes::<16>(w, tau, da, dw);
+        unfold_lanes::<S, 16>(w, tau, da, dw);
     }
     let rest = wc
         .remainder()
@@ -217,7 +301,7 @@ pub(super) fn unfold_run(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
         .zip(dc.remainder().chunks(4))
         .zip(oc.into_remainder().chunks_mut(16));
     for ((w, da), dw) in rest {
-        unfold_lanes::<1>(w, tau, da, dw);
+        unfold_lanes::<S, 1>(w, tau, da, dw);
     }
 }
 
@@ -240,9 +324,9 @@ mod tests {
         let w: Vec<f32> = (0..n * 16).map(|_| 3.0 * r.normal()).collect();
         let da: Vec<f32> = (0..n * 4).map(|_| r.normal()).collect();
         let mut run = vec![0f32; n * 4];
-        fold_run(&w, tau, &mut run);
+        fold_run::<Scalar>(&w, tau, &mut run);
         let mut dw_run = vec![0.5f32; n * 16];
-        unfold_run(&w, tau, &da, &mut dw_run);
+        unfold_run::<Scalar>(&w, tau, &da, &mut dw_run);
         for i in 0..n {
             let mut one = [0f32; 4];
             fold(&w[i * 16..(i + 1) * 16], tau, false, &mut one);
@@ -268,6 +352,37 @@ mod tests {
         for (k, &got) in run.iter().enumerate().take(4) {
             let want: f64 = (0..16).map(|g| p[g] * gate_table(g, k) as f64).sum();
             assert!((got as f64 - want).abs() < 1e-6, "a_{k}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn every_simd_level_folds_and_unfolds_like_one_neuron_at_a_time() {
+        use crate::layer::kernel::{fold_neurons_at, unfold_neurons_at};
+        use crate::layer::simd::SimdLevel;
+        use crate::layer::Parametrization;
+        // Three vectorised groups (their transposes in registers at AVX-512) and a tail of 7.
+        let (n, tau, p) = (55, 0.3, Parametrization::Difflogic);
+        let mut r = Rng::new(13);
+        let w: Vec<f32> = (0..n * 16).map(|_| 4.0 * r.normal()).collect();
+        let da: Vec<f32> = (0..n * 4).map(|_| r.normal()).collect();
+        let (mut a1, mut dw1) = (vec![0f32; n * 4], vec![0f32; n * 16]);
+        for i in 0..n {
+            let (w, a) = (&w[i * 16..(i + 1) * 16], &mut a1[i * 4..(i + 1) * 4]);
+            fold(w, tau, false, a);
+            unfold_grad(
+                w,
+                tau,
+                &da[i * 4..(i + 1) * 4],
+                &mut dw1[i * 16..(i + 1) * 16],
+            );
+        }
+        for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+            let (mut a, mut dw) = (vec![0f32; n * 4], vec![1f32; n * 16]);
+            fold_neurons_at(level, p, 2, &w, 16, tau, false, &mut a);
+            unfold_neurons_at(level, p, 2, &w, 16, tau, &da, &mut dw);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&a1), "{level:?} fold");
+            assert_eq!(bits(&dw), bits(&dw1), "{level:?} unfold");
         }
     }
 

@@ -21,6 +21,7 @@ pub mod neurallut;
 mod polylut;
 mod warp;
 
+use crate::layer::lanes::Lanes;
 use crate::{rng::Rng, Error, Result};
 
 use serde::{Deserialize, Serialize};
@@ -242,12 +243,14 @@ impl Parametrization {
     /// [`fold`](Self::fold) over a run of consecutive neurons (`w` `[n][wpn]`, `a`
     /// `[n][2^rank]`), vectorised where the parametrization allows: light and dwn fold each
     /// weight on its own, so the run is one flat slice; difflogic folds 16 neurons side by
-    /// side. The coefficients are bit for bit those of one neuron at a time.
+    /// side, transposing with `S` (the lanes of the instruction set the caller runs at). The
+    /// coefficients are bit for bit those of one neuron at a time.
     #[inline(always)]
-    pub fn fold_run(self, rank: usize, w: &[f32], wpn: usize, tau: f32, hard: bool, a: &mut [f32]) {
+    #[rustfmt::skip]
+    pub fn fold_run<S: Lanes>(self, rank: usize, w: &[f32], wpn: usize, tau: f32, hard: bool, a: &mut [f32]) {
         match self {
             Parametrization::Light | Parametrization::Dwn => self.fold(rank, w, tau, hard, a),
-            Parametrization::Difflogic if !hard => difflogic::fold_run(w, tau, a),
+            Parametrization::Difflogic if !hard => difflogic::fold_run::<S>(w, tau, a),
             _ => {
                 for (a, w) in a.chunks_mut(1 << rank).zip(w.chunks(wpn)) {
                     self.fold(rank, w, tau, hard, a);
@@ -258,7 +261,7 @@ impl Parametrization {
 
     /// [`unfold_grad`](Self::unfold_grad) over a run of neurons, vectorised as in `fold_run`.
     #[inline(always)]
-    pub fn unfold_run(
+    pub fn unfold_run<S: Lanes>(
         self,
         rank: usize,
         w: &[f32],
@@ -269,7 +272,7 @@ impl Parametrization {
     ) {
         match self {
             Parametrization::Light | Parametrization::Dwn => self.unfold_grad(rank, w, tau, da, dw),
-            Parametrization::Difflogic => difflogic::unfold_run(w, tau, da, dw),
+            Parametrization::Difflogic => difflogic::unfold_run::<S>(w, tau, da, dw),
             _ => {
                 let runs = dw
                     .chunks_mut(wpn)
