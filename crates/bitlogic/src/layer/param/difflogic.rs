@@ -215,14 +215,15 @@ fn unfold_lanes<S: Lanes, const L: usize>(w: &[f32], tau: f32, da: &[f32], dw: &
             }
         }
     }
+    // dp_g sums the da_k of the 1s in gate g's table in k order, from 0; the last of them
+    // is the lowest set bit of g, so dp_g = dp_(g without it) + da_k: the same additions in
+    // the same order, one per gate and no branches.
     let mut dp = [[0f32; L]; 16];
-    for (g, dp) in dp.iter_mut().enumerate() {
-        for (k, dt) in dt.iter().enumerate() {
-            if gate_table(g, k) == 1.0 {
-                for l in 0..L {
-                    dp[l] += dt[l];
-                }
-            }
+    for g in 1..16usize {
+        let low = g & g.wrapping_neg();
+        let k = 3 - low.trailing_zeros() as usize;
+        for l in 0..L {
+            dp[g][l] = dp[g - low][l] + dt[k][l];
         }
     }
     let mut mean = [0f32; L];
