@@ -63,18 +63,18 @@ pub(super) fn init(init: WeightInit, tau: f32, rng: &mut Rng, w: &mut [f32]) {
 // compute the same operations in the same order, so a neuron's coefficients do not depend on
 // which path folded it.
 
-/// Sixteen rows of 16 floats at `p` as vectors, transposed: `v[j]` holds element j of every
-/// row. Rows past `rows` are zeros; each row read is `width` floats long (the rest zeros).
+/// Sixteen rows of `width` ≤ 16 floats at `p` as vectors, transposed: `v[j]` holds element j
+/// of every row (zeros past `width`).
 #[inline(always)]
-fn columns<S: Lanes>(p: &[f32], rows: usize, width: usize) -> [S::V; 16] {
+fn columns<S: Lanes>(p: &[f32], width: usize) -> [S::V; 16] {
     let mut v = [S::splat(0.0); 16];
     if width == 16 {
-        for (r, x) in v.iter_mut().enumerate().take(rows) {
-            // SAFETY: `p` holds `rows` rows of 16 (sliced, so checked).
+        for (r, x) in v.iter_mut().enumerate() {
+            // SAFETY: the slice (bounds-checked) holds 16 floats.
             *x = unsafe { S::load(p[16 * r..16 * r + 16].as_ptr()) };
         }
     } else {
-        for (r, x) in v.iter_mut().enumerate().take(rows) {
+        for (r, x) in v.iter_mut().enumerate() {
             let mut row = [0f32; 16];
             row[..width].copy_from_slice(&p[width * r..width * r + width]);
             // SAFETY: `row` holds 16 floats.
@@ -91,7 +91,7 @@ fn logits<S: Lanes, const L: usize>(w: &[f32], tau: f32) -> [[f32; L]; 16] {
     let inv = 1.0 / tau;
     let mut x = [[0f32; L]; 16];
     if L == 16 {
-        let v = columns::<S>(w, 16, 16);
+        let v = columns::<S>(w, 16);
         for (row, &g) in x.iter_mut().zip(&v) {
             // SAFETY: with L = 16 a row holds 16 floats.
             unsafe { S::store(row.as_mut_ptr(), S::mul(g, S::splat(inv))) };
@@ -203,7 +203,7 @@ fn unfold_lanes<S: Lanes, const L: usize>(w: &[f32], tau: f32, da: &[f32], dw: &
     // `da` transposed to `[k][lane]` once: read in place, every gate gathered it anew.
     let mut dt = [[0f32; L]; 4];
     if L == 16 {
-        let v = columns::<S>(da, 16, 4);
+        let v = columns::<S>(da, 4);
         for (row, &x) in dt.iter_mut().zip(&v) {
             // SAFETY: with L = 16 a row holds 16 floats.
             unsafe { S::store(row.as_mut_ptr(), x) };
