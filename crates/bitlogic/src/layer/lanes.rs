@@ -75,9 +75,71 @@ pub trait Lanes {
     fn sigmoid(a: Self::V) -> Self::V;
     /// Sum of the lanes, in a fixed order.
     fn hsum(a: Self::V) -> f32;
+    /// The larger of each pair of lanes, as `f32::max` where neither is NaN (with a NaN the
+    /// SIMD versions may return either operand; equal zeros may come out with either sign).
+    fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// `kernel::exp_approx` in every lane, bit for bit: every rounding of the scalar's, in
+    /// its order (see `lanes/exp.rs`). The default calls it lane by lane.
+    #[inline(always)]
+    fn exp_approx(a: Self::V) -> Self::V {
+        let mut x = [0f32; 16];
+        // SAFETY: `x` holds 16 floats.
+        unsafe {
+            Self::store(x.as_mut_ptr(), a);
+            for x in x.iter_mut() {
+                *x = super::kernel::exp_approx(*x);
+            }
+            Self::load(x.as_ptr())
+        }
+    }
+    /// A 4 × 16 matrix (row k = `v[k]`) transposed into memory order: lane l of `v[k]`
+    /// becomes float 4l + k of the 64 floats `out[0]`, `out[1]`, … hold (so `out[j]` holds
+    /// lanes 4j..4j + 4 of the four rows, lane by lane).
+    #[inline(always)]
+    fn interleave4(v: [Self::V; 4]) -> [Self::V; 4] {
+        let mut m = [[0f32; 16]; 4];
+        let mut o = [0f32; 64];
+        // SAFETY: every row of `m` holds 16 floats, `o` four times 16.
+        unsafe {
+            for (row, &x) in m.iter_mut().zip(v.iter()) {
+                Self::store(row.as_mut_ptr(), x);
+            }
+            for (i, o) in o.iter_mut().enumerate() {
+                *o = m[i % 4][i / 4];
+            }
+            [
+                Self::load(o.as_ptr()),
+                Self::load(o[16..].as_ptr()),
+                Self::load(o[32..].as_ptr()),
+                Self::load(o[48..].as_ptr()),
+            ]
+        }
+    }
+    /// The inverse of [`Lanes::interleave4`]: float 4l + k of the 64 floats in `v` becomes
+    /// lane l of `out[k]`.
+    #[inline(always)]
+    fn deinterleave4(v: [Self::V; 4]) -> [Self::V; 4] {
+        let mut o = [0f32; 64];
+        let mut m = [[0f32; 16]; 4];
+        // SAFETY: `o` holds four times 16 floats, every row of `m` 16.
+        unsafe {
+            for (j, &x) in v.iter().enumerate() {
+                Self::store(o[16 * j..].as_mut_ptr(), x);
+            }
+            for (i, &o) in o.iter().enumerate() {
+                m[i % 4][i / 4] = o;
+            }
+            [
+                Self::load(m[0].as_ptr()),
+                Self::load(m[1].as_ptr()),
+                Self::load(m[2].as_ptr()),
+                Self::load(m[3].as_ptr()),
+            ]
+        }
+    }
     /// Transposes 16 vectors in place: lane j of `v[i]` becomes lane i of `v[j]`. The
-    /// default goes through memory; AVX-512 shuffles in registers (64 instructions, where
-    /// element-wise code compiles to gathers and scatters).
+    /// default goes through memory; AVX-512 and AVX2 shuffle in registers (64 and 96
+    /// instructions, where element-wise code compiles to gathers and scatters).
     #[inline(always)]
     fn transpose16(v: &mut [Self::V; 16]) {
         let mut m = [[0f32; 16]; 16];
@@ -165,6 +227,11 @@ impl Lanes for Scalar {
         std::array::from_fn(|l| a[l] * b[l] + c[l])
     }
     #[inline(always)]
+    fn max(a: Self::V, b: Self::V) -> Self::V {
+        // A compare and select, as the SIMD versions (`f32::max` also orders NaN).
+        std::array::from_fn(|l| if b[l] > a[l] { b[l] } else { a[l] })
+    }
+    #[inline(always)]
     fn sigmoid(a: Self::V) -> Self::V {
         std::array::from_fn(|l| super::kernel::sigmoid_approx(a[l]))
     }
@@ -186,11 +253,19 @@ fn hsum_tree(a: &[f32; 16]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 pub use x86::{Avx2, Avx512, Avx512Bf16};
 
+#[cfg(target_arch = "x86_64")]
+mod exp;
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "x86_64")]
+mod transpose;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::exp::{exp_ymm, exp_zmm};
+    use super::transpose::{
+        deinterleave4_ymm, deinterleave4_zmm, interleave4_ymm, interleave4_zmm, transpose16_ymm,
+    };
     use super::Lanes;
     use std::arch::x86_64::*;
 
@@ -273,6 +348,22 @@ mod x86 {
         #[inline(always)]
         fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
             unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        fn max(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_max_ps(a, b) }
+        }
+        #[inline(always)]
+        fn exp_approx(a: __m512) -> __m512 {
+            unsafe { exp_zmm(a) }
+        }
+        #[inline(always)]
+        fn interleave4(v: [__m512; 4]) -> [__m512; 4] {
+            unsafe { interleave4_zmm(v) }
+        }
+        #[inline(always)]
+        fn deinterleave4(v: [__m512; 4]) -> [__m512; 4] {
+            unsafe { deinterleave4_zmm(v) }
         }
         #[inline(always)]
         fn sigmoid(z: __m512) -> __m512 {
@@ -482,6 +573,22 @@ mod x86 {
             Avx512::fma(a, b, c)
         }
         #[inline(always)]
+        fn max(a: __m512, b: __m512) -> __m512 {
+            Avx512::max(a, b)
+        }
+        #[inline(always)]
+        fn exp_approx(a: __m512) -> __m512 {
+            Avx512::exp_approx(a)
+        }
+        #[inline(always)]
+        fn interleave4(v: [__m512; 4]) -> [__m512; 4] {
+            Avx512::interleave4(v)
+        }
+        #[inline(always)]
+        fn deinterleave4(v: [__m512; 4]) -> [__m512; 4] {
+            Avx512::deinterleave4(v)
+        }
+        #[inline(always)]
         fn sigmoid(z: __m512) -> __m512 {
             Avx512::sigmoid(z)
         }
@@ -614,6 +721,56 @@ mod x86 {
                     _mm256_fmadd_ps(a.0, b.0, c.0),
                     _mm256_fmadd_ps(a.1, b.1, c.1),
                 )
+            }
+        }
+        #[inline(always)]
+        fn max(a: Pair, b: Pair) -> Pair {
+            unsafe { Pair(_mm256_max_ps(a.0, b.0), _mm256_max_ps(a.1, b.1)) }
+        }
+        #[inline(always)]
+        fn exp_approx(a: Pair) -> Pair {
+            unsafe { Pair(exp_ymm(a.0), exp_ymm(a.1)) }
+        }
+        #[inline(always)]
+        fn transpose16(v: &mut [Pair; 16]) {
+            // Plain loops, not `map`: closures do not inherit the caller's `target_feature`,
+            // so vectors passed through them go by memory.
+            unsafe {
+                let (mut lo, mut hi) = ([_mm256_setzero_ps(); 16], [_mm256_setzero_ps(); 16]);
+                for i in 0..16 {
+                    (lo[i], hi[i]) = (v[i].0, v[i].1);
+                }
+                transpose16_ymm(&mut lo, &mut hi);
+                for i in 0..16 {
+                    v[i] = Pair(lo[i], hi[i]);
+                }
+            }
+        }
+        #[inline(always)]
+        fn interleave4(v: [Pair; 4]) -> [Pair; 4] {
+            // The low halves make the first 32 floats, the high halves the last 32.
+            unsafe {
+                let lo = interleave4_ymm([v[0].0, v[1].0, v[2].0, v[3].0]);
+                let hi = interleave4_ymm([v[0].1, v[1].1, v[2].1, v[3].1]);
+                [
+                    Pair(lo[0], lo[1]),
+                    Pair(lo[2], lo[3]),
+                    Pair(hi[0], hi[1]),
+                    Pair(hi[2], hi[3]),
+                ]
+            }
+        }
+        #[inline(always)]
+        fn deinterleave4(v: [Pair; 4]) -> [Pair; 4] {
+            unsafe {
+                let lo = deinterleave4_ymm([v[0].0, v[0].1, v[1].0, v[1].1]);
+                let hi = deinterleave4_ymm([v[2].0, v[2].1, v[3].0, v[3].1]);
+                [
+                    Pair(lo[0], hi[0]),
+                    Pair(lo[1], hi[1]),
+                    Pair(lo[2], hi[2]),
+                    Pair(lo[3], hi[3]),
+                ]
             }
         }
         #[inline(always)]

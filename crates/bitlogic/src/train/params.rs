@@ -245,8 +245,6 @@ fn update_task<A: Act>(
 /// stay in [−1, 1].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-// The lane type only selects the instruction set; these loops vectorise on their own.
-#[allow(clippy::extra_unused_type_parameters)]
 fn unfold_adam_any<S: Lanes>(
     p: Parametrization,
     r: usize,
@@ -272,4 +270,49 @@ fn unfold_adam_any<S: Lanes>(
 dispatch! {
     /// One run of neurons of the fused update, compiled for the detected instruction set.
     pub fn unfold_adam / unfold_adam_at (p: Parametrization, r: usize, wpn: usize, tau: f32, at: Option<&[f32]>, w: &mut [f32], da: &[f32], dw: &mut [f32], h: AdamStep, m: &mut [f32], v: &mut [f32], clamp: bool) => unfold_adam_any;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::simd::SimdLevel;
+    use crate::rng::Rng;
+    use crate::train::optimizer::{adam_chunk_at, Optimizer, OptimizerKind};
+
+    #[test]
+    fn difflogic_update_at_every_simd_level_is_one_neuron_at_a_time_and_adam() {
+        // Two blocks of 16, one alone and a tail of 7; at the weights and at noisy ones.
+        let (n, tau, p) = (55, 0.7, Parametrization::Difflogic);
+        let mut r = Rng::new(21);
+        let w0: Vec<f32> = (0..n * 16).map(|_| 3.0 * r.normal()).collect();
+        let noisy: Vec<f32> = w0.iter().map(|w| w + r.normal()).collect();
+        let da: Vec<f32> = (0..n * 4).map(|_| 1e-2 * r.normal()).collect();
+        let m0: Vec<f32> = (0..n * 16).map(|_| 1e-3 * r.normal()).collect();
+        let v0: Vec<f32> = (0..n * 16).map(|_| 1e-6 * r.normal().abs()).collect();
+        let mut opt = Optimizer::new(OptimizerKind::Adam, 0.01, 0.0, &[1]);
+        (0..3).for_each(|_| opt.begin_step());
+        let h = opt.adam_step();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for at in [None, Some(&noisy[..])] {
+            let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+            let mut dw = vec![0f32; n * 16];
+            for (i, dw) in dw.chunks_mut(16).enumerate() {
+                let x = &at.unwrap_or(&w0)[i * 16..(i + 1) * 16];
+                p.unfold_grad(2, x, tau, &da[i * 4..(i + 1) * 4], dw);
+            }
+            adam_chunk_at(SimdLevel::Scalar, h, &mut w, &dw, &mut m, &mut v);
+            for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+                let (mut w1, mut m1, mut v1) = (w0.clone(), m0.clone(), v0.clone());
+                let mut dw = vec![1f32; n * 16];
+                let (w1s, m1s, v1s) = (&mut w1[..], &mut m1[..], &mut v1[..]);
+                unfold_adam_at(
+                    level, p, 2, 16, tau, at, w1s, &da, &mut dw, h, m1s, v1s, false,
+                );
+                let what = if at.is_some() { "noisy" } else { "plain" };
+                assert_eq!(bits(&w1), bits(&w), "{level:?} {what}: w");
+                assert_eq!(bits(&m1), bits(&m), "{level:?} {what}: m");
+                assert_eq!(bits(&v1), bits(&v), "{level:?} {what}: v");
+            }
+        }
+    }
 }

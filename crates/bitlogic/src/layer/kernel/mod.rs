@@ -463,13 +463,12 @@ dispatch! {
     pub fn candidate_grads<A: Act> / candidate_grads_at (slot_grad: &[f32], input: &[A], candidates: &[u32], c: usize, bs: usize, dq: &mut [f32], accumulate: bool) => candidate_grads_any;
 }
 
-// Per-step parameter work: plain loops, dispatched so that they compile for the detected
-// instruction set (the crate itself targets baseline x86-64, where even `floor` is a call).
+// Per-step parameter work, dispatched so that it compiles for the detected instruction set
+// (the crate itself targets baseline x86-64, where even `floor` is a call): plain loops that
+// vectorise on their own, and difflogic's blocks of 16 neurons in the lanes of `S`.
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-// The lane type only selects the instruction set; these loops vectorise on their own.
-#[allow(clippy::extra_unused_type_parameters)]
 fn fold_neurons_any<S: Lanes>(
     p: Parametrization,
     rank: usize,
@@ -484,8 +483,6 @@ fn fold_neurons_any<S: Lanes>(
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-// The lane type only selects the instruction set; these loops vectorise on their own.
-#[allow(clippy::extra_unused_type_parameters)]
 fn unfold_neurons_any<S: Lanes>(
     p: Parametrization,
     rank: usize,

@@ -85,3 +85,100 @@ fn transpose16_moves_every_element_at_every_level() {
         }
     }
 }
+
+/// `out = exp_approx(x)`, 16 lanes at a time.
+#[inline(always)]
+fn exp_any<S: Lanes>(x: &[f32], out: &mut [f32]) {
+    for (x, o) in x.chunks_exact(16).zip(out.chunks_exact_mut(16)) {
+        // SAFETY: both chunks hold 16 floats.
+        unsafe { S::store(o.as_mut_ptr(), S::exp_approx(S::load(x.as_ptr()))) };
+    }
+}
+
+dispatch! {
+    #[allow(dead_code)]
+    pub fn exp / exp_at (x: &[f32], out: &mut [f32]) => exp_any;
+}
+
+#[test]
+fn exp_approx_matches_the_scalar_bit_for_bit() {
+    let mut r = Rng::new(5);
+    // Both clamps, infinities, zeros of both signs, and a spread of magnitudes.
+    let mut x: Vec<f32> = vec![
+        -f32::INFINITY,
+        f32::INFINITY,
+        -1e30,
+        1e30,
+        -87.0,
+        -87.5,
+        88.0,
+        88.5,
+        0.0,
+        -0.0,
+        1e-30,
+        -1e-30,
+        0.5,
+        -0.5,
+        0.346_573_6,
+        -0.346_573_6,
+    ];
+    x.extend((0..4096).map(|_| r.normal() * 2f32.powi(r.below(10) as i32 - 2)));
+    let want: Vec<u32> = x
+        .iter()
+        .map(|&x| crate::layer::kernel::exp_approx(x).to_bits())
+        .collect();
+    for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+        let mut out = vec![0f32; x.len()];
+        exp_at(level, &x, &mut out);
+        let got: Vec<u32> = out.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(got, want, "{level:?}");
+    }
+}
+
+/// `out[..64]`: `interleave4` of `v[..64]`; `out[64..128]`: `deinterleave4` of `v[..64]`;
+/// `out[128..144]`: `max` of `v[..16]` and `v[16..32]`.
+#[inline(always)]
+fn moves_any<S: Lanes>(v: &[f32], out: &mut [f32]) {
+    let (v, out) = (&v[..64], &mut out[..144]);
+    // SAFETY: the offsets stay inside the slices' lengths, checked above.
+    unsafe {
+        let mut four = [S::splat(0.0); 4];
+        for (i, x) in four.iter_mut().enumerate() {
+            *x = S::load(v.as_ptr().add(16 * i));
+        }
+        for (j, &x) in S::interleave4(four).iter().enumerate() {
+            S::store(out.as_mut_ptr().add(16 * j), x);
+        }
+        for (j, &x) in S::deinterleave4(four).iter().enumerate() {
+            S::store(out.as_mut_ptr().add(64 + 16 * j), x);
+        }
+        S::store(out.as_mut_ptr().add(128), S::max(four[0], four[1]));
+    }
+}
+
+dispatch! {
+    #[allow(dead_code)]
+    pub fn moves / moves_at (v: &[f32], out: &mut [f32]) => moves_any;
+}
+
+#[test]
+fn interleaves_and_max_move_every_float_where_they_say() {
+    // Distinct values: float i is i (and a few negatives for max).
+    let mut v: Vec<f32> = (0..64).map(|i| i as f32).collect();
+    for i in (0..32).step_by(3) {
+        v[i] = -v[i] - 100.0;
+    }
+    let mut want = vec![0f32; 144];
+    for l in 0..16 {
+        for k in 0..4 {
+            want[4 * l + k] = v[16 * k + l];
+            want[64 + 16 * k + l] = v[4 * l + k];
+        }
+        want[128 + l] = v[l].max(v[16 + l]);
+    }
+    for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+        let mut out = vec![0f32; 144];
+        moves_at(level, &v, &mut out);
+        assert_eq!(out, want, "{level:?}");
+    }
+}

@@ -9,8 +9,10 @@
 //! (address k = 2a + b) is bit 3−k of g: gate 1 is AND, 6 XOR, 7 OR, 14 NAND, …
 
 use super::{logit, WeightInit};
-use crate::layer::lanes::{Lanes, Scalar};
+use crate::layer::lanes::Lanes;
 use crate::rng::Rng;
+
+mod block;
 
 /// T_g[k]: output of gate `g` at address `k` (k = 2a + b).
 #[inline(always)]
@@ -55,191 +57,78 @@ pub(super) fn init(init: WeightInit, tau: f32, rng: &mut Rng, w: &mut [f32]) {
     }
 }
 
-// The soft fold and its gradient are written per lane: `L` neurons side by side, lane l
-// holding neuron l (`w` is `[L][16]`, `a` `[L][4]`). With L = 16 the loops run across
-// neurons and vectorise, and the moves between a neuron's row and the lanes are 16×16
-// transposes in registers (`Lanes::transpose16`; written per element they compile to gathers
-// and scatters, which cost more than the arithmetic). L = 1 is the single neuron. Both
-// compute the same operations in the same order, so a neuron's coefficients do not depend on
-// which path folded it.
+// The soft fold and its gradient come twice: for one neuron here, in plain f32 (the
+// reference, and the tail of a run), and for 16 neurons side by side in the vector lanes of
+// an instruction set (`block`). Both do the same operations in the same order, so a neuron's
+// coefficients and gradients do not depend on which path or which instruction set ran it.
 
-/// Sixteen rows of `width` ≤ 16 floats at `p` as vectors, transposed: `v[j]` holds element j
-/// of every row (zeros past `width`).
+/// T_g[k] as a condition, for the sums over the gates.
 #[inline(always)]
-fn columns<S: Lanes>(p: &[f32], width: usize) -> [S::V; 16] {
-    let mut v = [S::splat(0.0); 16];
-    if width == 16 {
-        for (r, x) in v.iter_mut().enumerate() {
-            // SAFETY: the slice (bounds-checked) holds 16 floats.
-            *x = unsafe { S::load(p[16 * r..16 * r + 16].as_ptr()) };
-        }
-    } else {
-        for (r, x) in v.iter_mut().enumerate() {
-            let mut row = [0f32; 16];
-            row[..width].copy_from_slice(&p[width * r..width * r + width]);
-            // SAFETY: `row` holds 16 floats.
-            *x = unsafe { S::load(row.as_ptr()) };
-        }
-    }
-    S::transpose16(&mut v);
-    v
+const fn has(g: usize, k: usize) -> bool {
+    (g >> (3 - k)) & 1 == 1
 }
 
-/// The gate logits of `L` neurons, transposed to `[gate][lane]` and divided by τ.
+/// The unnormalised softmax of one neuron's logits, e_g = exp(w_g/τ − max), and 1 / Σ e.
 #[inline(always)]
-fn logits<S: Lanes, const L: usize>(w: &[f32], tau: f32) -> [[f32; L]; 16] {
+fn exp_shifted(w: &[f32], tau: f32) -> ([f32; 16], f32) {
     let inv = 1.0 / tau;
-    let mut x = [[0f32; L]; 16];
-    if L == 16 {
-        let v = columns::<S>(w, 16);
-        for (row, &g) in x.iter_mut().zip(&v) {
-            // SAFETY: with L = 16 a row holds 16 floats.
-            unsafe { S::store(row.as_mut_ptr(), S::mul(g, S::splat(inv))) };
-        }
-        return x;
+    let mut e = [0f32; 16];
+    for (e, &w) in e.iter_mut().zip(w) {
+        *e = w * inv;
     }
-    for l in 0..L {
-        for g in 0..16 {
-            x[g][l] = w[l * 16 + g] * inv;
-        }
+    let mut m = e[0];
+    for &x in &e[1..] {
+        // A compare and select, not `f32::max`: autovectorised for AVX-512, `max` once gave
+        // a shift other than the largest logit (logits are never NaN).
+        m = if x > m { x } else { m };
     }
-    x
-}
-
-/// `out[l * W + j] (+)= m[j][l]` for the first `W` rows of `m` (`[W][L]` to `[L][W]`).
-#[inline(always)]
-fn untranspose<S: Lanes, const L: usize, const W: usize>(
-    m: &[[f32; L]],
-    add: bool,
-    out: &mut [f32],
-) {
-    if L == 16 {
-        let mut v = [S::splat(0.0); 16];
-        for (x, row) in v.iter_mut().zip(m) {
-            // SAFETY: with L = 16 a row holds 16 floats.
-            *x = unsafe { S::load(row.as_ptr()) };
-        }
-        S::transpose16(&mut v);
-        for (l, &x) in v.iter().enumerate() {
-            let mut row = [0f32; 16];
-            // SAFETY: `row` holds 16 floats.
-            unsafe { S::store(row.as_mut_ptr(), x) };
-            let o = &mut out[l * W..l * W + W];
-            if add {
-                o.iter_mut().zip(&row).for_each(|(o, r)| *o += r);
-            } else {
-                o.copy_from_slice(&row[..W]);
-            }
-        }
-        return;
+    let mut s = 0f32;
+    for e in e.iter_mut() {
+        *e = crate::layer::kernel::exp_approx(*e - m);
+        s += *e;
     }
-    for l in 0..L {
-        for j in 0..W {
-            let o = &mut out[l * W + j];
-            *o = if add { *o + m[j][l] } else { m[j][l] };
-        }
-    }
-}
-
-/// Unnormalised softmax in place (e_g = exp(x_g − max)); returns 1 / Σ e per lane.
-#[inline(always)]
-fn exp_shifted<const L: usize>(x: &mut [[f32; L]; 16]) -> [f32; L] {
-    let mut m = x[0];
-    for row in &x[1..] {
-        for l in 0..L {
-            // A compare and select, not `f32::max`: vectorised for AVX-512, `max` did not
-            // always give the shift one neuron at a time gives, and the softmax then differed
-            // in its last bits (logits are never NaN).
-            m[l] = if row[l] > m[l] { row[l] } else { m[l] };
-        }
-    }
-    let mut s = [0f32; L];
-    for row in x.iter_mut() {
-        for l in 0..L {
-            row[l] = crate::layer::kernel::exp_approx(row[l] - m[l]);
-            s[l] += row[l];
-        }
-    }
-    let mut inv = [0f32; L];
-    for l in 0..L {
-        inv[l] = 1.0 / s[l];
-    }
-    inv
+    (e, 1.0 / s)
 }
 
 #[inline(always)]
-fn fold_lanes<S: Lanes, const L: usize>(w: &[f32], tau: f32, a: &mut [f32]) {
-    let mut e = logits::<S, L>(w, tau);
-    let inv = exp_shifted(&mut e);
-    let mut out = [[0f32; L]; 4];
-    for (k, out) in out.iter_mut().enumerate() {
-        let mut acc = [0f32; L];
+fn fold_one(w: &[f32], tau: f32, a: &mut [f32]) {
+    let (e, inv) = exp_shifted(w, tau);
+    for (k, a) in a.iter_mut().enumerate().take(4) {
         // a_k = Σ_g p_g T_g[k]: the gates whose table has a 1 at k, in gate order.
-        for (g, row) in e.iter().enumerate() {
-            if gate_table(g, k) == 1.0 {
-                for l in 0..L {
-                    acc[l] += row[l];
-                }
+        let mut acc = 0f32;
+        for (g, &e) in e.iter().enumerate() {
+            if has(g, k) {
+                acc += e;
             }
         }
-        for l in 0..L {
-            out[l] = acc[l] * inv[l];
-        }
+        *a = acc * inv;
     }
-    untranspose::<S, L, 4>(&out, false, a);
 }
 
 #[inline(always)]
-fn unfold_lanes<S: Lanes, const L: usize>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
-    let mut p = logits::<S, L>(w, tau);
-    let inv = exp_shifted(&mut p);
-    for row in p.iter_mut() {
-        for l in 0..L {
-            row[l] *= inv[l];
-        }
+fn unfold_one(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
+    let (mut p, inv) = exp_shifted(w, tau);
+    for p in p.iter_mut() {
+        *p *= inv;
     }
     // ∂a_k/∂w_g = p_g (T_g[k] − a_k) / τ, so dw_g = p_g (dp_g − Σ_h p_h dp_h) / τ with
-    // dp_g = Σ_k T_g[k] da_k.
-    // `da` transposed to `[k][lane]` once: read in place, every gate gathered it anew.
-    let mut dt = [[0f32; L]; 4];
-    if L == 16 {
-        let v = columns::<S>(da, 4);
-        for (row, &x) in dt.iter_mut().zip(&v) {
-            // SAFETY: with L = 16 a row holds 16 floats.
-            unsafe { S::store(row.as_mut_ptr(), x) };
-        }
-    } else {
-        for l in 0..L {
-            for k in 0..4 {
-                dt[k][l] = da[l * 4 + k];
+    // dp_g = Σ_k T_g[k] da_k (in k order).
+    let mut dp = [0f32; 16];
+    for (g, dp) in dp.iter_mut().enumerate() {
+        for (k, &d) in da.iter().enumerate().take(4) {
+            if has(g, k) {
+                *dp += d;
             }
         }
     }
-    // dp_g sums the da_k of the 1s in gate g's table in k order, from 0; the last of them
-    // is the lowest set bit of g, so dp_g = dp_(g without it) + da_k: the same additions in
-    // the same order, one per gate and no branches.
-    let mut dp = [[0f32; L]; 16];
-    for g in 1..16usize {
-        let low = g & g.wrapping_neg();
-        let k = 3 - low.trailing_zeros() as usize;
-        for l in 0..L {
-            dp[g][l] = dp[g - low][l] + dt[k][l];
-        }
-    }
-    let mut mean = [0f32; L];
-    for g in 0..16 {
-        for l in 0..L {
-            mean[l] += p[g][l] * dp[g][l];
-        }
+    let mut mean = 0f32;
+    for (&p, &dp) in p.iter().zip(&dp) {
+        mean += p * dp;
     }
     let t = 1.0 / tau;
-    let mut out = [[0f32; L]; 16];
-    for g in 0..16 {
-        for l in 0..L {
-            out[g][l] = p[g][l] * (dp[g][l] - mean[l]) * t;
-        }
+    for ((dw, &p), &dp) in dw.iter_mut().zip(&p).zip(&dp) {
+        *dw += p * (dp - mean) * t;
     }
-    untranspose::<S, L, 16>(&out, true, dw);
 }
 
 #[inline(always)]
@@ -262,39 +151,53 @@ pub(super) fn fold(w: &[f32], tau: f32, hard: bool, a: &mut [f32]) {
         }
         return;
     }
-    fold_lanes::<Scalar, 1>(w, tau, a);
+    fold_one(w, tau, a);
 }
 
-/// The soft fold of a run of neurons (`w` `[n][16]`, `a` `[n][4]`), 16 at a time.
+/// The soft fold of a run of neurons (`w` `[n][16]`, `a` `[n][4]`), 32 and then 16 at a
+/// time in the lanes of `S`, the rest one by one.
 #[inline(always)]
 pub(super) fn fold_run<S: Lanes>(w: &[f32], tau: f32, a: &mut [f32]) {
+    let mut wc = w.chunks_exact(512);
+    let mut ac = a.chunks_exact_mut(128);
+    for (w, a) in (&mut wc).zip(&mut ac) {
+        block::fold::<S, 2>(w, tau, a);
+    }
+    let (w, a) = (wc.remainder(), ac.into_remainder());
     let mut wc = w.chunks_exact(256);
     let mut ac = a.chunks_exact_mut(64);
     for (w, a) in (&mut wc).zip(&mut ac) {
-        fold_lanes::<S, 16>(w, tau, a);
+        block::fold::<S, 1>(w, tau, a);
     }
     for (w, a) in wc
         .remainder()
         .chunks(16)
         .zip(ac.into_remainder().chunks_mut(4))
     {
-        fold_lanes::<S, 1>(w, tau, a);
+        fold_one(w, tau, a);
     }
 }
 
 #[inline(always)]
 pub(super) fn unfold_grad(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
-    unfold_lanes::<Scalar, 1>(w, tau, da, dw);
+    unfold_one(w, tau, da, dw);
 }
 
-/// `unfold_grad` over a run of neurons, 16 at a time.
+/// `unfold_grad` over a run of neurons, in blocks as `fold_run`.
 #[inline(always)]
 pub(super) fn unfold_run<S: Lanes>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
+    let mut wc = w.chunks_exact(512);
+    let mut dc = da.chunks_exact(128);
+    let mut oc = dw.chunks_exact_mut(512);
+    for ((w, da), dw) in (&mut wc).zip(&mut dc).zip(&mut oc) {
+        block::unfold::<S, 2>(w, tau, da, dw);
+    }
+    let (w, da, dw) = (wc.remainder(), dc.remainder(), oc.into_remainder());
     let mut wc = w.chunks_exact(256);
     let mut dc = da.chunks_exact(64);
     let mut oc = dw.chunks_exact_mut(256);
     for ((w, da), dw) in (&mut wc).zip(&mut dc).zip(&mut oc) {
-        unfold_lanes::<S, 16>(w, tau, da, dw);
+        block::unfold::<S, 1>(w, tau, da, dw);
     }
     let rest = wc
         .remainder()
@@ -302,7 +205,7 @@ pub(super) fn unfold_run<S: Lanes>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f3
         .zip(dc.remainder().chunks(4))
         .zip(oc.into_remainder().chunks_mut(16));
     for ((w, da), dw) in rest {
-        unfold_lanes::<S, 1>(w, tau, da, dw);
+        unfold_one(w, tau, da, dw);
     }
 }
 
@@ -316,6 +219,7 @@ pub(super) fn reference(w: &[f64], tau: f64, x: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::lanes::Scalar;
 
     #[test]
     fn runs_of_neurons_fold_and_unfold_like_one_neuron_at_a_time() {
@@ -361,11 +265,18 @@ mod tests {
         use crate::layer::kernel::{fold_neurons_at, unfold_neurons_at};
         use crate::layer::simd::SimdLevel;
         use crate::layer::Parametrization;
-        // Three vectorised groups (their transposes in registers at AVX-512) and a tail of 7.
+        // A pair of blocks of 16, one block alone and a tail of 7. Logits up to ±40 at
+        // τ = 0.3 put some gates far below the clamp of exp; equal logits, zero and −0
+        // gradients take the edge cases.
         let (n, tau, p) = (55, 0.3, Parametrization::Difflogic);
         let mut r = Rng::new(13);
-        let w: Vec<f32> = (0..n * 16).map(|_| 4.0 * r.normal()).collect();
-        let da: Vec<f32> = (0..n * 4).map(|_| r.normal()).collect();
+        let mut w: Vec<f32> = (0..n * 16).map(|_| 10.0 * r.normal()).collect();
+        w[16..32].iter_mut().for_each(|w| *w = 1.5);
+        w[40] = 0.0;
+        w[41] = -0.0;
+        let mut da: Vec<f32> = (0..n * 4).map(|_| r.normal()).collect();
+        da[4..8].copy_from_slice(&[0.0, -0.0, 0.0, -0.0]);
+        da[9] = -0.0;
         let (mut a1, mut dw1) = (vec![0f32; n * 4], vec![0f32; n * 16]);
         for i in 0..n {
             let (w, a) = (&w[i * 16..(i + 1) * 16], &mut a1[i * 4..(i + 1) * 4]);
@@ -377,11 +288,11 @@ mod tests {
                 &mut dw1[i * 16..(i + 1) * 16],
             );
         }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
             let (mut a, mut dw) = (vec![0f32; n * 4], vec![1f32; n * 16]);
             fold_neurons_at(level, p, 2, &w, 16, tau, false, &mut a);
             unfold_neurons_at(level, p, 2, &w, 16, tau, &da, &mut dw);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&a), bits(&a1), "{level:?} fold");
             assert_eq!(bits(&dw), bits(&dw1), "{level:?} unfold");
         }
