@@ -269,18 +269,8 @@ mod x86 {
     use super::Lanes;
     use std::arch::x86_64::*;
 
-    // exp_approx's constants, shared by both SIMD versions.
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    const P: [f32; 6] = [
-        0.001_388_889,
-        0.008_333_334,
-        0.041_666_668,
-        0.166_666_67,
-        0.5,
-        1.0,
-    ];
+    // exp_approx's constants, shared with the bit-exact vector exp.
+    use super::exp::{LN2_HI, LN2_LO, LOG2E, P};
 
     pub struct Avx512;
 

@@ -19,11 +19,11 @@
 use std::arch::x86_64::*;
 
 const SHIFT: f32 = 12_582_912.0;
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_145_75;
-const LN2_LO: f32 = 1.428_606_8e-6;
+pub(super) const LOG2E: f32 = std::f32::consts::LOG2_E;
+pub(super) const LN2_HI: f32 = 0.693_145_75;
+pub(super) const LN2_LO: f32 = 1.428_606_8e-6;
 /// The polynomial's coefficients from the innermost out (after 1/720 · r comes + 1/120, …).
-const P: [f32; 6] = [
+pub(super) const P: [f32; 6] = [
     0.001_388_889,
     0.008_333_334,
     0.041_666_668,
