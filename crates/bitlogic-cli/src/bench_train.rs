@@ -1,15 +1,17 @@
 //! `bitlogic bench train`: training throughput on synthetic binary inputs.
 //!
 //! Builds a random `in_dim → width × depth → GroupSum(10)` model, warms up, then times
-//! individual optimisation steps and reports the median. Peak memory is the process's
-//! high-water mark (VmHWM), so run one configuration per process. `--amp` stores activations
-//! and their gradients as bf16 or f16 (the eager baseline uses the same storage type).
+//! individual optimisation steps and reports the median, and the median of each phase of a
+//! step (folding the weights, the blocks, the update: `Trainer::step_times`). Peak memory is
+//! the process's high-water mark (VmHWM), so run one configuration per process. `--amp`
+//! stores activations and their gradients as bf16 or f16 (the eager baseline uses the same
+//! storage type).
 
 use crate::bench_model::{median, RandomNet};
 use anyhow::Result;
 use bitlogic::rng::Rng;
 use bitlogic::train::trainer::EncodedSet;
-use bitlogic::train::{AmpDtype, CompileMode, CompileOptions, TrainConfig, Trainer};
+use bitlogic::train::{AmpDtype, CompileMode, CompileOptions, StepTimes, TrainConfig, Trainer};
 use bitlogic::Model;
 use clap::Args;
 use serde_json::json;
@@ -59,10 +61,22 @@ pub fn peak_rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Median step time of `steps` steps after 3 warm-up steps (autotuning, if any, happens in
-/// the first warm-up step, and the trainer then reports the threads, block and SIMD level it
-/// chose).
-fn time_steps(model: &Model, config: TrainConfig, a: &BenchTrainArgs) -> Result<(f64, Trainer)> {
+/// Median time of each phase of the timed steps (each phase's own median), in ms.
+#[derive(Clone, Copy)]
+struct Phases {
+    fold: f64,
+    blocks: f64,
+    update: f64,
+}
+
+/// Median step time of `steps` steps after 3 warm-up steps, and the median of each phase
+/// (autotuning, if any, happens in the first warm-up step, and the trainer then reports the
+/// threads, block and SIMD level it chose).
+fn time_steps(
+    model: &Model,
+    config: TrainConfig,
+    a: &BenchTrainArgs,
+) -> Result<(f64, Phases, Trainer)> {
     let mut model = model.clone();
     let mut trainer = Trainer::new(&model, config)?;
     let n = a.batch * 4;
@@ -83,12 +97,22 @@ fn time_steps(model: &Model, config: TrainConfig, a: &BenchTrainArgs) -> Result<
         trainer.step(&mut model, data, b)?;
     }
     let mut times = Vec::with_capacity(a.steps);
+    let mut phases = Vec::with_capacity(a.steps);
     for s in 0..a.steps.max(1) {
         let t = Instant::now();
         trainer.step(&mut model, data, batches[s % batches.len()])?;
         times.push(t.elapsed().as_secs_f64());
+        phases.push(trainer.step_times());
     }
-    Ok((median(times), trainer))
+    let ms = |f: fn(&StepTimes) -> std::time::Duration| {
+        median(phases.iter().map(|p| f(p).as_secs_f64() * 1e3).collect())
+    };
+    let phases = Phases {
+        fold: ms(|p| p.fold),
+        blocks: ms(|p| p.blocks),
+        update: ms(|p| p.update),
+    };
+    Ok((median(times), phases, trainer))
 }
 
 pub fn run(a: &BenchTrainArgs) -> Result<()> {
@@ -120,7 +144,7 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
     } else {
         Some(time_steps(&model, eager, a)?.0)
     };
-    let (step, trainer) = time_steps(&model, TrainConfig { compile, ..base }, a)?;
+    let (step, phases, trainer) = time_steps(&model, TrainConfig { compile, ..base }, a)?;
     let sps = a.batch as f64 / step;
     let eager_sps = eager_step.map(|s| a.batch as f64 / s);
     let speedup = eager_sps.map(|e| sps / e);
@@ -144,6 +168,11 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
                 "autotune": trainer.autotune,
                 "autotune_choice": trainer.autotune_choice(),
                 "model": model_desc,
+                "phases_ms": {
+                    "fold": phases.fold,
+                    "blocks": phases.blocks,
+                    "update": phases.update,
+                },
             })
         );
     } else {
@@ -156,7 +185,7 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
             None => String::new(),
         };
         println!(
-            "{model_desc}: {sps:.0} samples/s with mode {} (median step {:.2} ms, batch {}, {} threads, block {}, {}, {}{tuned}); {baseline}; peak RSS {:.1} MB",
+            "{model_desc}: {sps:.0} samples/s with mode {} (median step {:.2} ms, batch {}, {} threads, block {}, {}, {}{tuned}); {baseline}; peak RSS {:.1} MB; phases (median ms): fold {:.3}, blocks {:.3}, update {:.3}",
             mode.name(),
             step * 1e3,
             a.batch,
@@ -164,7 +193,10 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
             trainer.block_size(),
             trainer.simd().name(),
             amp.precision(),
-            rss as f64 / 1e6
+            rss as f64 / 1e6,
+            phases.fold,
+            phases.blocks,
+            phases.update
         );
     }
     Ok(())

@@ -284,7 +284,7 @@ fn neurallut_fixed_point_and_per_layer_connections_train_and_pack_exactly() {
 }
 
 #[test]
-fn bench_train_reports_the_amp_precision_and_refuses_unknown_ones() {
+fn bench_train_reports_the_amp_precision_and_phases_and_refuses_unknown_amp() {
     for (amp, precision) in [("bf16", "bf16"), ("f16", "f16"), ("none", "f32")] {
         let out = bitlogic(&[
             "bench",
@@ -313,6 +313,10 @@ fn bench_train_reports_the_amp_precision_and_refuses_unknown_ones() {
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["precision"], precision);
         assert!(report["samples_per_second"].as_f64().unwrap() > 0.0);
+        for phase in ["fold", "blocks", "update"] {
+            let ms = report["phases_ms"][phase].as_f64().unwrap();
+            assert!(ms > 0.0, "{phase}: {ms} ms");
+        }
     }
     assert_one_line_error(
         &bitlogic(&["bench", "train", "--amp", "fp8"]),

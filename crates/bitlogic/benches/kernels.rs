@@ -11,7 +11,7 @@
 
 use bitlogic::layer::kernel::{backward_at, forward_at};
 use bitlogic::layer::simd::{simd_level, SimdLevel};
-use bitlogic::layer::{Act, Bf16};
+use bitlogic::layer::{Act, Bf16, F16};
 use bitlogic::rng::Rng;
 use std::time::Instant;
 
@@ -93,6 +93,11 @@ fn main() {
                         "bf16",
                         time::<Bf16>(level, rank, w, bs),
                         time::<Bf16>(SimdLevel::Scalar, rank, w, bs),
+                    ),
+                    (
+                        "f16",
+                        time::<F16>(level, rank, w, bs),
+                        time::<F16>(SimdLevel::Scalar, rank, w, bs),
                     ),
                 ] {
                     print!("| {rank} | {w} | {bs} | {name} ");

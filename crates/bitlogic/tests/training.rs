@@ -411,3 +411,26 @@ fn the_trainers_simd_level_changes_a_step_only_by_rounding() {
         );
     }
 }
+
+#[test]
+fn step_times_name_each_phase_of_the_last_step_within_its_wall_time() {
+    let (mut model, bits, labels) = tiny(Parametrization::Light, 64);
+    let mut trainer = Trainer::new(&model, compiled(CompileMode::ReduceOverhead, 2, 0)).unwrap();
+    assert_eq!(trainer.step_times(), Default::default());
+    let data = EncodedSet {
+        n: 64,
+        dim: 32,
+        bits: &bits,
+        labels: &labels,
+    };
+    let idx: Vec<usize> = (0..64).collect();
+    for _ in 0..3 {
+        let start = std::time::Instant::now();
+        trainer.step(&mut model, data, &idx).unwrap();
+        let wall = start.elapsed();
+        let t = trainer.step_times();
+        assert!(t.fold > Default::default() && t.blocks > Default::default());
+        assert!(t.update > Default::default(), "{t:?}");
+        assert!(t.fold + t.blocks + t.update <= wall, "{t:?} in {wall:?}");
+    }
+}

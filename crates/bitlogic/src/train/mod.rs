@@ -12,4 +12,6 @@ mod worker;
 
 pub use compile::{AmpDtype, CompileMode, CompileOptions, Device};
 pub use optimizer::{Optimizer, OptimizerKind};
-pub use trainer::{AutotuneProbe, EpochReport, LrSchedule, Progress, TrainConfig, Trainer};
+pub use trainer::{
+    AutotuneProbe, EpochReport, LrSchedule, Progress, StepTimes, TrainConfig, Trainer,
+};

@@ -195,6 +195,19 @@ pub struct Trainer {
     pub autotune: Option<Vec<AutotuneProbe>>,
     /// Steps taken (seeds the Gumbel noise).
     steps: u64,
+    /// Where the last step's time went.
+    times: StepTimes,
+}
+
+/// Wall time of the phases of one training step (see [`Trainer::step_times`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct StepTimes {
+    /// Folding the weights into coefficients (and drawing Gumbel noise).
+    pub fold: std::time::Duration,
+    /// The blocks: forward, loss and backward on every thread, and the thread-order sums.
+    pub blocks: std::time::Duration,
+    /// The optimizer: the fused unfold and Adam step of the layers, the head, connections.
+    pub update: std::time::Duration,
 }
 
 impl Trainer {
@@ -224,6 +237,7 @@ impl Trainer {
             opt: Optimizer::new(config.optimizer, config.lr, config.weight_decay, &sizes),
             pool,
             autotune: None,
+            times: StepTimes::default(),
             steps: 0,
             config,
         })
@@ -237,6 +251,13 @@ impl Trainer {
     }
 
     /// Learning rate of the following steps.
+    /// Where the last [`step`](Self::step)'s wall time went, phase by phase (zero before the
+    /// first step). The phases run one after another, so they add up to the step, less the
+    /// checks and the hand-over to the thread pool.
+    pub fn step_times(&self) -> StepTimes {
+        self.times
+    }
+
     pub fn set_lr(&mut self, lr: f32) {
         self.opt.lr = lr;
     }
@@ -431,7 +452,9 @@ impl Trainer {
         let bs = *bs;
         let blocks = (*blocks).min(idx.len().div_ceil(bs));
         let mut totals = (0.0, 0);
+        let times = &mut self.times;
         pool.install(|| {
+            let start = Instant::now();
             // Folding, the weight update and the optimizer below run at the global SIMD level;
             // only the block kernels (`workers.run`) take the trainer's (see `set_simd`).
             params::fold_all(
@@ -459,7 +482,9 @@ impl Trainer {
                 gsum: &mut gsum[..],
                 dhead: &mut dhead[..],
             };
+            let folded = Instant::now();
             totals = workers.run(&step, grads);
+            let ran = Instant::now();
             opt.begin_step();
             let n_layers = model.layers.len();
             if !dhead.is_empty() {
@@ -501,6 +526,11 @@ impl Trainer {
                     layer.refresh_ids();
                 }
             }
+            *times = StepTimes {
+                fold: folded - start,
+                blocks: ran - folded,
+                update: ran.elapsed(),
+            };
         });
         Ok(totals)
     }
