@@ -150,7 +150,8 @@ mod tests {
     use crate::rng::Rng;
     use crate::ModelConfig;
 
-    /// Every summed gradient of one step (layer coefficients, candidates, slot sums, head).
+    /// Every summed gradient of one step (layer coefficients, candidates, slot sums, head),
+    /// then the summed loss.
     fn step_grads(model: &Model, amp: AmpDtype, data: EncodedSet, idx: &[usize]) -> Vec<f32> {
         let plan = super::super::plan::Plan::new(model, idx.len(), 2, 0, amp);
         let (bs, blocks) = (plan.bs, plan.blocks);
@@ -182,7 +183,7 @@ mod tests {
             gsum: &mut gsum,
             dhead: &mut dhead,
         };
-        workers.run(&step, grads);
+        let (loss, _) = workers.run(&step, grads);
         let mut all: Vec<f32> = Vec::new();
         for (l, c) in coef.iter().enumerate() {
             let mut d = vec![0.0; c.len()];
@@ -192,7 +193,51 @@ mod tests {
         all.extend(dconn.concat());
         all.extend(gsum.concat());
         all.extend(dhead);
+        all.push(loss as f32);
         all
+    }
+
+    #[test]
+    fn a_rank2_last_layer_feeds_group_sum_directly_with_the_same_bits() {
+        use crate::train::worker::UNFUSED;
+        use std::sync::atomic::Ordering;
+        for p in [
+            crate::layer::Parametrization::Light,
+            crate::layer::Parametrization::Difflogic,
+        ] {
+            let cfg = ModelConfig {
+                widths: vec![96, 60],
+                lut_rank: 2,
+                parametrization: p,
+                connections: ConnectionKind::Random,
+                encoder_bits: 1,
+                classes: 10,
+                ..ModelConfig::default()
+            };
+            let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false).unwrap();
+            let x: Vec<f32> = (0..64).map(|i| if i < 32 { 0.0 } else { 1.0 }).collect();
+            enc.fit(&x, 2, 32).unwrap();
+            let model = Model::new(cfg, enc).unwrap();
+            let mut r = Rng::new(6);
+            let n = 100;
+            let bits: Vec<u8> = (0..n * 32).map(|_| (r.next_u64() & 1) as u8).collect();
+            let labels: Vec<u32> = (0..n).map(|_| r.below(10) as u32).collect();
+            let data = EncodedSet {
+                n,
+                dim: 32,
+                bits: &bits,
+                labels: &labels,
+            };
+            let idx: Vec<usize> = (0..n).collect();
+            for amp in [AmpDtype::None, AmpDtype::Bf16, AmpDtype::F16] {
+                let fused = step_grads(&model, amp, data, &idx);
+                UNFUSED.store(true, Ordering::Relaxed);
+                let rows = step_grads(&model, amp, data, &idx);
+                UNFUSED.store(false, Ordering::Relaxed);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fused), bits(&rows), "{p:?} {amp:?}");
+            }
+        }
     }
 
     #[test]

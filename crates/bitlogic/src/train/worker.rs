@@ -7,10 +7,32 @@
 use super::loss::softmax_cross_entropy;
 use super::plan::GradLens;
 use super::trainer::EncodedSet;
-use crate::head::HeadScratch;
+use crate::head::{Head, HeadScratch};
 use crate::layer::simd::SimdLevel;
 use crate::layer::{dwn_kernel, kernel, learnable, rows, Act};
 use crate::Model;
+
+/// The group size of a GroupSum head whose last layer the rank-2 kernel can feed directly
+/// (`kernel::forward_group_sums`, `kernel::backward_group`): multilinear, rank 2, fixed
+/// connections. `None` otherwise, where the last layer's rows go through the head.
+fn fused_head(model: &Model) -> Option<usize> {
+    #[cfg(test)]
+    if UNFUSED.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    let last = model.layers.last()?;
+    let fits = matches!(model.head, Head::GroupSum(_))
+        && last.config.parametrization.multilinear()
+        && last.rank() == 2
+        && !last.config.learnable();
+    fits.then(|| model.head.group().group_size())
+}
+
+/// Tests: turns the fusion off everywhere (harmless to tests running alongside: both ways
+/// give the same bits, which is what the test that sets it checks).
+#[cfg(test)]
+pub(super) static UNFUSED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// Per-thread scratch for one block at a time.
 pub(super) struct Worker<A: Act> {
@@ -30,6 +52,9 @@ pub(super) struct Worker<A: Act> {
     pub(super) gsum: Vec<Vec<f32>>,
     pub(super) scores: Vec<f32>,
     pub(super) dscores: Vec<f32>,
+    /// A GroupSum head's gradient, one row per group (`[k][bs]`), where the last layer reads
+    /// it directly (see `fused_head`).
+    pub(super) group_grad: Vec<A>,
     /// The head's block buffers and its parameter gradient, summed over this thread's blocks.
     pub(super) head: HeadScratch,
     pub(super) dhead: Vec<f32>,
@@ -76,6 +101,7 @@ impl<A: Act> Worker<A> {
             gsum: zeros(&lens.gsum, 0.0),
             scores: vec![0.0; k * bs],
             dscores: vec![0.0; k * bs],
+            group_grad: vec![A::ZERO; k * bs],
             head: model.head.scratch(bs),
             dhead: vec![0.0; model.head.params().len()],
             col: vec![0.0; k],
@@ -109,12 +135,17 @@ impl<A: Act> Worker<A> {
         }
         self.labels[idx.len()..].iter_mut().for_each(|l| *l = None);
 
+        let fused = fused_head(model);
         for (l, layer) in model.layers.iter().enumerate() {
             let hard = layer.config.sampling.hard();
             let coef = if hard { &coef_hard[l] } else { &coef_soft[l] };
             let sigmoid = layer.config.parametrization.sigmoid_output() && !hard;
             let (a, b) = self.acts.split_at_mut(l + 1);
-            if layer.config.parametrization.multilinear() {
+            if let (Some(group), true) = (fused, l + 1 == model.layers.len()) {
+                // Straight into the head's sums: the last layer's rows are never written.
+                let (ids, scores) = (&layer.ids, &mut self.scores);
+                kernel::forward_group_sums_at(level, ids, coef, sigmoid, &a[l], scores, group, bs);
+            } else if layer.config.parametrization.multilinear() {
                 kernel::forward_at(
                     level,
                     layer.rank(),
@@ -132,7 +163,14 @@ impl<A: Act> Worker<A> {
         }
         let last = model.layers.len();
         let (x, scores) = (&self.acts[last], &mut self.scores);
-        model.head.forward_at(level, x, &mut self.head, scores, bs);
+        match fused {
+            // The sums are in; GroupSum divides them by τ as its own forward does.
+            Some(_) => {
+                let tau = model.head.group().tau;
+                scores.iter_mut().for_each(|v| *v /= tau);
+            }
+            None => model.head.forward_at(level, x, &mut self.head, scores, bs),
+        }
         let (loss, correct) = softmax_cross_entropy(
             &self.scores,
             &self.labels,
@@ -144,15 +182,28 @@ impl<A: Act> Worker<A> {
         );
         self.loss += loss;
         self.correct += correct;
-        model.head.backward_at(
-            level,
-            &self.dscores,
-            &mut self.head,
-            &mut self.grads[last % 2][..self.acts[last].len()],
-            &mut self.dhead,
-            accumulate,
-            bs,
-        );
+        match fused {
+            // One row per group, rounded as the head rounds every row of its group.
+            Some(_) => {
+                let tau = model.head.group().tau;
+                let pairs = self
+                    .dscores
+                    .chunks_exact(bs)
+                    .zip(self.group_grad.chunks_exact_mut(bs));
+                for (d, row) in pairs {
+                    rows::fill_rows_div_at(level, d, tau, row);
+                }
+            }
+            None => model.head.backward_at(
+                level,
+                &self.dscores,
+                &mut self.head,
+                &mut self.grads[last % 2][..self.acts[last].len()],
+                &mut self.dhead,
+                accumulate,
+                bs,
+            ),
+        }
         for (l, layer) in model.layers.iter().enumerate().rev() {
             let sigmoid = layer.config.parametrization.sigmoid_output();
             let [even, odd] = &mut self.grads;
@@ -168,7 +219,13 @@ impl<A: Act> Worker<A> {
             let learn = layer.config.learnable();
             let slot_grad = learn.then_some(&mut self.slot_grad[l][..]);
             let (x, g, dc) = (&self.acts[l], b, &mut self.dcoef[l]);
-            if layer.config.parametrization.multilinear() {
+            if let (Some(group), true) = (fused, l + 1 == last) {
+                // The output gradients are the head's rows (`b` stays zero, untouched).
+                let (ids, c, gg) = (&layer.ids, &coef_soft[l], &self.group_grad[..]);
+                kernel::backward_group_at(
+                    level, ids, c, sigmoid, x, gg, group, grad_in, dc, accumulate, bs,
+                );
+            } else if layer.config.parametrization.multilinear() {
                 let c = &coef_soft[l];
                 kernel::backward_at(
                     level,

@@ -371,7 +371,8 @@ fn forward_any<S: Lanes, A: Act>(
     bs: usize,
 ) {
     if rank == 2 {
-        return rank2::forward::<S, A>(ids, coef, sigmoid, input, output, bs);
+        let mut rows = rank2::Rows { out: output, bs };
+        return rank2::forward::<S, A, _>(ids, coef, sigmoid, input, &mut rows, bs);
     }
     by_rank!(rank, forward_n, (ids, coef, sigmoid, input, output, bs))
 }
@@ -396,6 +397,7 @@ fn backward_any<S: Lanes, A: Act>(
     macro_rules! any_rank {
         ($dx:literal, $slot:literal, $gi:expr, $sg:expr) => {
             if rank == 2 {
+                let g = rank2::GradRows::Own(g);
                 rank2::backward::<S, A, $dx, $slot>(ids, c, sigmoid, input, g, $gi, $sg, o, a, bs)
             } else {
                 by_rank!(
@@ -426,6 +428,87 @@ dispatch! {
     /// for learnable connections). `grad_out` is zeroed as it is read: the caller's gradient
     /// buffers are then ready to gather the next block without a memset.
     pub fn backward<A: Act> / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], grad_out: &mut [A], grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_any;
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_group_sums_any<S: Lanes, A: Act>(
+    ids: &[u32],
+    coef: &[f32],
+    sigmoid: bool,
+    input: &[A],
+    sums: &mut [f32],
+    group: usize,
+    bs: usize,
+) {
+    let out_dim = ids.len() / 2;
+    assert!(group > 0 && out_dim.is_multiple_of(group) && sums.len() == out_dim / group * bs);
+    sums.iter_mut().for_each(|s| *s = 0.0);
+    let mut sink = rank2::GroupSums {
+        sums,
+        group,
+        out_dim,
+        bs,
+        tmp: [A::ZERO; 2 * LANES],
+    };
+    rank2::forward::<S, A, _>(ids, coef, sigmoid, input, &mut sink, bs);
+}
+
+dispatch! {
+    /// Rank 2 into a GroupSum head: the layer's forward pass adds each neuron's output,
+    /// rounded to `A`, into row `i / group` of `sums` (`[out_dim / group][bs]`, overwritten)
+    /// instead of writing its own row. Bit for bit [`forward`] followed by the head's sums
+    /// (before the division by τ), without the layer's rows going through memory.
+    pub fn forward_group_sums<A: Act> / forward_group_sums_at (ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], sums: &mut [f32], group: usize, bs: usize) => forward_group_sums_any;
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_group_any<S: Lanes, A: Act>(
+    ids: &[u32],
+    coef: &[f32],
+    sigmoid: bool,
+    input: &[A],
+    group_grad: &[A],
+    group: usize,
+    grad_in: Option<&mut [A]>,
+    dcoef: &mut [f32],
+    accumulate: bool,
+    bs: usize,
+) {
+    let out_dim = ids.len() / 2;
+    assert!(group > 0 && out_dim.is_multiple_of(group));
+    assert_eq!(group_grad.len(), out_dim / group * bs);
+    let g = rank2::GradRows::Shared {
+        rows: group_grad,
+        group,
+        out_dim,
+    };
+    let (c, o, a) = (coef, dcoef, accumulate);
+    match grad_in {
+        Some(gi) => {
+            rank2::backward::<S, A, true, false>(ids, c, sigmoid, input, g, gi, &mut [], o, a, bs)
+        }
+        None => rank2::backward::<S, A, false, false>(
+            ids,
+            c,
+            sigmoid,
+            input,
+            g,
+            &mut [],
+            &mut [],
+            o,
+            a,
+            bs,
+        ),
+    }
+}
+
+dispatch! {
+    /// Rank 2 under a GroupSum head: [`backward`] with neuron `i`'s output gradient read from
+    /// row `i / group` of `group_grad` (`[out_dim / group][bs]`, left as it is), so the head
+    /// need not write a row per neuron.
+    pub fn backward_group<A: Act> / backward_group_at (ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], group_grad: &[A], group: usize, grad_in: Option<&mut [A]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_group_any;
 }
 
 #[inline(always)]

@@ -101,21 +101,95 @@ fn prefetch_pair<A>(p: *const A) {
     }
 }
 
+/// Where the forward pass puts neuron `i`'s outputs: its own row, or its group's sum.
+pub(super) trait Sink<S: Lanes, A: Act> {
+    /// Neurons.
+    fn len(&self) -> usize;
+    /// Samples `c..c + 32` of neuron `i`, as `Act::load2` orders them.
+    ///
+    /// # Safety
+    /// `i < len()` and `c + 32 <= bs`.
+    unsafe fn put2(&mut self, i: usize, c: usize, y: S::V, yb: S::V);
+    /// Samples `c..c + 16` of neuron `i`.
+    ///
+    /// # Safety
+    /// `i < len()` and `c + 16 <= bs`.
+    unsafe fn put(&mut self, i: usize, c: usize, y: S::V);
+}
+
+/// One output row per neuron (`[out_dim][bs]`).
+pub(super) struct Rows<'a, A> {
+    pub(super) out: &'a mut [A],
+    pub(super) bs: usize,
+}
+
+impl<S: Lanes, A: Act> Sink<S, A> for Rows<'_, A> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.out.len() / self.bs
+    }
+    #[inline(always)]
+    unsafe fn put2(&mut self, i: usize, c: usize, y: S::V, yb: S::V) {
+        A::store2::<S>(self.out.as_mut_ptr().add(i * self.bs + c), y, yb);
+    }
+    #[inline(always)]
+    unsafe fn put(&mut self, i: usize, c: usize, y: S::V) {
+        A::store::<S>(self.out.as_mut_ptr().add(i * self.bs + c), y);
+    }
+}
+
+/// GroupSum's training scores before the division by τ: neuron `i` adds its output, rounded
+/// to `A` as a stored row would be, into row `i / group` of `sums` (`[k][bs]`, f32, zero at
+/// the start). Neurons come in order, so each sum adds its rows in the order the head's own
+/// `add_rows` does, and the scores are bit for bit the same without the rows being written.
+pub(super) struct GroupSums<'a, A> {
+    pub(super) sums: &'a mut [f32],
+    pub(super) group: usize,
+    pub(super) out_dim: usize,
+    pub(super) bs: usize,
+    /// 32 outputs on their way through `A`.
+    pub(super) tmp: [A; 2 * LANES],
+}
+
+impl<S: Lanes, A: Act> Sink<S, A> for GroupSums<'_, A> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.out_dim
+    }
+    #[inline(always)]
+    unsafe fn put2(&mut self, i: usize, c: usize, y: S::V, yb: S::V) {
+        A::store2::<S>(self.tmp.as_mut_ptr(), y, yb);
+        let s = self.sums.as_mut_ptr().add((i / self.group) * self.bs + c);
+        let (lo, hi) = (
+            A::load::<S>(self.tmp.as_ptr()),
+            A::load::<S>(self.tmp.as_ptr().add(LANES)),
+        );
+        S::store(s, S::add(S::load(s), lo));
+        S::store(s.add(LANES), S::add(S::load(s.add(LANES)), hi));
+    }
+    #[inline(always)]
+    unsafe fn put(&mut self, i: usize, c: usize, y: S::V) {
+        A::store::<S>(self.tmp.as_mut_ptr(), y);
+        let s = self.sums.as_mut_ptr().add((i / self.group) * self.bs + c);
+        S::store(s, S::add(S::load(s), A::load::<S>(self.tmp.as_ptr())));
+    }
+}
+
 #[inline(always)]
-pub(super) fn forward<S: Lanes, A: Act>(
+pub(super) fn forward<S: Lanes, A: Act, O: Sink<S, A>>(
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
     input: &[A],
-    output: &mut [A],
+    out: &mut O,
     bs: usize,
 ) {
     let in_dim = input.len() / bs;
-    let out_dim = output.len() / bs;
+    let out_dim = out.len();
     // Chunks go two at a time (`Act::load2`: bf16 widens 32 values in two instructions); a
     // block of an odd number of chunks ends with one alone.
     let pairs = bs / (2 * LANES) * (2 * LANES);
-    for (i, out) in output.chunks_exact_mut(bs).enumerate() {
+    for i in 0..out_dim {
         let (ra, rb) = rows(ids, i, in_dim, bs);
         let (na, nb) = ahead(ids, i, out_dim, bs);
         let p = Bilinear::of::<S>(&coef[4 * i..4 * i + 4]);
@@ -127,7 +201,7 @@ pub(super) fn forward<S: Lanes, A: Act>(
                 let (x0, x0b) = A::load2::<S>(input.as_ptr().add(ra + c));
                 let (x1, x1b) = A::load2::<S>(input.as_ptr().add(rb + c));
                 let (y, yb) = (p.out::<S>(sigmoid, x0, x1), p.out::<S>(sigmoid, x0b, x1b));
-                A::store2::<S>(out.as_mut_ptr().add(c), y, yb);
+                out.put2(i, c, y, yb);
             }
         }
         if pairs < bs {
@@ -138,7 +212,7 @@ pub(super) fn forward<S: Lanes, A: Act>(
                 prefetch(input.as_ptr().wrapping_add(nb + c));
                 let x0 = A::load::<S>(input.as_ptr().add(ra + c));
                 let x1 = A::load::<S>(input.as_ptr().add(rb + c));
-                A::store::<S>(out.as_mut_ptr().add(c), p.out::<S>(sigmoid, x0, x1));
+                out.put(i, c, p.out::<S>(sigmoid, x0, x1));
             }
         }
     }
@@ -163,7 +237,41 @@ impl<V: Copy> Sums<V> {
     }
 }
 
-/// Arguments as `super::backward_n` (rank 2).
+/// Where the backward pass reads neuron `i`'s output gradient: its own row, which it clears
+/// as it reads it (`Own`), or its group's row, shared and kept (`Shared`: GroupSum's
+/// gradient, the same for every neuron of a group).
+pub(super) enum GradRows<'a, A> {
+    Own(&'a mut [A]),
+    Shared {
+        rows: &'a [A],
+        group: usize,
+        out_dim: usize,
+    },
+}
+
+impl<A: Act> GradRows<'_, A> {
+    #[inline(always)]
+    fn len(&self, bs: usize) -> usize {
+        match self {
+            GradRows::Own(g) => g.len() / bs,
+            GradRows::Shared { out_dim, .. } => *out_dim,
+        }
+    }
+
+    /// Neuron `i`'s row and whether to clear it; checked here, once per neuron.
+    #[inline(always)]
+    fn row(&mut self, i: usize, bs: usize) -> (*mut A, bool) {
+        match self {
+            GradRows::Own(g) => (g[i * bs..(i + 1) * bs].as_mut_ptr(), true),
+            GradRows::Shared { rows, group, .. } => {
+                let r = &rows[(i / *group) * bs..(i / *group + 1) * bs];
+                (r.as_ptr() as *mut A, false)
+            }
+        }
+    }
+}
+
+/// Arguments as `super::backward_n` (rank 2), with the output gradients in `grad_out`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
@@ -171,7 +279,7 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
     coef: &[f32],
     sigmoid: bool,
     input: &[A],
-    grad_out: &mut [A],
+    mut grad_out: GradRows<A>,
     grad_in: &mut [A],
     slot_grad: &mut [f32],
     dcoef: &mut [f32],
@@ -179,9 +287,9 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
     bs: usize,
 ) {
     let in_dim = input.len() / bs;
-    let out_dim = grad_out.len() / bs;
+    let out_dim = grad_out.len(bs);
     assert!(!DX || grad_in.len() == input.len());
-    assert!(!SLOT || slot_grad.len() == grad_out.len() * 2);
+    assert!(!SLOT || slot_grad.len() == out_dim * bs * 2);
     // Pairs of chunks as in `forward`, but where slot gradients are kept: their f32 rows are
     // read per sample in row order.
     let pairs = if SLOT {
@@ -191,7 +299,8 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
     };
     // The corner gradients of four consecutive neurons, reduced together.
     let mut group = [S::splat(0.0); LANES];
-    for (i, g) in grad_out.chunks_exact_mut(bs).enumerate() {
+    for i in 0..out_dim {
+        let (g, clear) = grad_out.row(i, bs);
         let (ra, rb) = rows(ids, i, in_dim, bs);
         let (na, nb) = ahead(ids, i, out_dim, bs);
         let p = Bilinear::of::<S>(&coef[4 * i..4 * i + 4]);
@@ -214,10 +323,12 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
                 }
                 let (x0, x0b) = A::load2::<S>(input.as_ptr().add(ra + c));
                 let (x1, x1b) = A::load2::<S>(input.as_ptr().add(rb + c));
-                let (gv, gvb) = A::load2::<S>(g.as_ptr().add(c));
+                let (gv, gvb) = A::load2::<S>(g.add(c));
                 // Consumed: cleared while its line is in cache (see `super::backward_n`); zero
                 // is all-zero bits in every storage type.
-                std::ptr::write_bytes(g.as_mut_ptr().add(c), 0, 2 * LANES);
+                if clear {
+                    std::ptr::write_bytes(g.add(c), 0, 2 * LANES);
+                }
                 let (gv, gvb) = (
                     p.at_poly::<S>(sigmoid, gv, x0, x1),
                     p.at_poly::<S>(sigmoid, gvb, x0b, x1b),
@@ -251,8 +362,10 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
                 }
                 let x0 = A::load::<S>(input.as_ptr().add(ra + c));
                 let x1 = A::load::<S>(input.as_ptr().add(rb + c));
-                let gv = A::load::<S>(g.as_ptr().add(c));
-                A::store::<S>(g.as_mut_ptr().add(c), zero);
+                let gv = A::load::<S>(g.add(c));
+                if clear {
+                    A::store::<S>(g.add(c), zero);
+                }
                 let gv = p.at_poly::<S>(sigmoid, gv, x0, x1);
                 let da = S::fma(x1, p.cab, p.ca);
                 let db = S::fma(x0, p.cab, p.cb);
