@@ -197,6 +197,27 @@ mod tests {
         all
     }
 
+    /// A model on 32 one-bit inputs, and 100 random samples of them (bits, labels).
+    fn model_and_data(cfg: ModelConfig, seed: u64) -> (Model, Vec<u8>, Vec<u32>) {
+        let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false).unwrap();
+        let x: Vec<f32> = (0..64).map(|i| if i < 32 { 0.0 } else { 1.0 }).collect();
+        enc.fit(&x, 2, 32).unwrap();
+        let model = Model::new(cfg, enc).unwrap();
+        let mut r = Rng::new(seed);
+        let bits: Vec<u8> = (0..100 * 32).map(|_| (r.next_u64() & 1) as u8).collect();
+        let labels: Vec<u32> = (0..100).map(|_| r.below(10) as u32).collect();
+        (model, bits, labels)
+    }
+
+    fn set<'a>(bits: &'a [u8], labels: &'a [u32]) -> EncodedSet<'a> {
+        EncodedSet {
+            n: labels.len(),
+            dim: 32,
+            bits,
+            labels,
+        }
+    }
+
     #[test]
     fn a_rank2_last_layer_feeds_group_sum_directly_with_the_same_bits() {
         use crate::train::worker::UNFUSED;
@@ -214,21 +235,9 @@ mod tests {
                 classes: 10,
                 ..ModelConfig::default()
             };
-            let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false).unwrap();
-            let x: Vec<f32> = (0..64).map(|i| if i < 32 { 0.0 } else { 1.0 }).collect();
-            enc.fit(&x, 2, 32).unwrap();
-            let model = Model::new(cfg, enc).unwrap();
-            let mut r = Rng::new(6);
-            let n = 100;
-            let bits: Vec<u8> = (0..n * 32).map(|_| (r.next_u64() & 1) as u8).collect();
-            let labels: Vec<u32> = (0..n).map(|_| r.below(10) as u32).collect();
-            let data = EncodedSet {
-                n,
-                dim: 32,
-                bits: &bits,
-                labels: &labels,
-            };
-            let idx: Vec<usize> = (0..n).collect();
+            let (model, bits, labels) = model_and_data(cfg, 6);
+            let data = set(&bits, &labels);
+            let idx: Vec<usize> = (0..data.n).collect();
             for amp in [AmpDtype::None, AmpDtype::Bf16, AmpDtype::F16] {
                 let fused = step_grads(&model, amp, data, &idx);
                 UNFUSED.store(true, Ordering::Relaxed);
@@ -256,21 +265,9 @@ mod tests {
             classes: 10,
             ..ModelConfig::default()
         };
-        let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false).unwrap();
-        let x: Vec<f32> = (0..64).map(|i| if i < 32 { 0.0 } else { 1.0 }).collect();
-        enc.fit(&x, 2, 32).unwrap();
-        let model = Model::new(cfg, enc).unwrap();
-        let mut r = Rng::new(5);
-        let n = 100;
-        let bits: Vec<u8> = (0..n * 32).map(|_| (r.next_u64() & 1) as u8).collect();
-        let labels: Vec<u32> = (0..n).map(|_| r.below(10) as u32).collect();
-        let data = EncodedSet {
-            n,
-            dim: 32,
-            bits: &bits,
-            labels: &labels,
-        };
-        let idx: Vec<usize> = (0..n).collect();
+        let (model, bits, labels) = model_and_data(cfg, 5);
+        let data = set(&bits, &labels);
+        let idx: Vec<usize> = (0..data.n).collect();
         let f32_grads = step_grads(&model, AmpDtype::None, data, &idx);
         let f16_grads = step_grads(&model, AmpDtype::F16, data, &idx);
         // The loss scale here is 64 (the largest power of two ≤ 100); undone, only f16's
