@@ -54,7 +54,27 @@ impl GroupSum {
         for (c, s) in scores.chunks_exact_mut(bs).enumerate() {
             s.iter_mut().for_each(|v| *v = 0.0);
             rows::add_rows_at(level, &acts[c * g * bs..(c + 1) * g * bs], s);
-            s.iter_mut().for_each(|v| *v /= self.tau);
+        }
+        self.scale_sums(scores);
+    }
+
+    /// The training scores from each group's sum of rows: what [`forward`](Self::forward)
+    /// does after summing (a layer kernel may hand the sums over directly).
+    pub fn scale_sums(&self, sums: &mut [f32]) {
+        sums.iter_mut().for_each(|v| *v /= self.tau);
+    }
+
+    /// [`backward`](Self::backward) with one row per group (`rows` `[k][bs]`): the row that
+    /// every feature of group c gets, written once (a layer kernel may read it directly).
+    pub fn group_rows_at<A: Act>(
+        &self,
+        level: SimdLevel,
+        dscores: &[f32],
+        rows: &mut [A],
+        bs: usize,
+    ) {
+        for (d, row) in dscores.chunks_exact(bs).zip(rows.chunks_exact_mut(bs)) {
+            rows::fill_rows_div_at(level, d, self.tau, row);
         }
     }
 

@@ -164,11 +164,8 @@ impl<A: Act> Worker<A> {
         let last = model.layers.len();
         let (x, scores) = (&self.acts[last], &mut self.scores);
         match fused {
-            // The sums are in; GroupSum divides them by τ as its own forward does.
-            Some(_) => {
-                let tau = model.head.group().tau;
-                scores.iter_mut().for_each(|v| *v /= tau);
-            }
+            // The sums are in.
+            Some(_) => model.head.group().scale_sums(scores),
             None => model.head.forward_at(level, x, &mut self.head, scores, bs),
         }
         let (loss, correct) = softmax_cross_entropy(
@@ -183,16 +180,9 @@ impl<A: Act> Worker<A> {
         self.loss += loss;
         self.correct += correct;
         match fused {
-            // One row per group, rounded as the head rounds every row of its group.
             Some(_) => {
-                let tau = model.head.group().tau;
-                let pairs = self
-                    .dscores
-                    .chunks_exact(bs)
-                    .zip(self.group_grad.chunks_exact_mut(bs));
-                for (d, row) in pairs {
-                    rows::fill_rows_div_at(level, d, tau, row);
-                }
+                let (head, gg) = (model.head.group(), &mut self.group_grad);
+                head.group_rows_at(level, &self.dscores, gg, bs);
             }
             None => model.head.backward_at(
                 level,

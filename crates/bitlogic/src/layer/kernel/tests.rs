@@ -170,15 +170,13 @@ fn group_sum_fusion_is_the_head_on_the_layers_rows_bit_for_bit() {
             // Stale values in the sums must not leak in.
             let mut got = vec![7.0; k * bs];
             forward_group_sums_at(level, &ids, &coef, sigmoid, &input, &mut got, group, bs);
-            got.iter_mut().for_each(|v| *v /= head.tau);
+            head.scale_sums(&mut got);
             assert_eq!(got, want, "{what}: scores");
 
             let mut rows = vec![A::ZERO; out_dim * bs];
             head.backward_at(level, &dscores, &mut rows, bs);
             let mut shared = vec![A::ZERO; k * bs];
-            GroupSum::new(k, head.tau, k)
-                .unwrap()
-                .backward_at(level, &dscores, &mut shared, bs);
+            head.group_rows_at(level, &dscores, &mut shared, bs);
             for dx in [false, true] {
                 let (mut gi1, mut gi2) = (vec![A::ZERO; in_dim * bs], vec![A::ZERO; in_dim * bs]);
                 let (mut d1, mut d2) = (vec![0.5; 4 * out_dim], vec![0.5; 4 * out_dim]);
