@@ -7,8 +7,8 @@
 # Model 784 → 6 × 8000 → GroupSum(10), batch 128, THREADS threads (default 2). Each
 # configuration runs REPS times (default 3), interleaved, and the median is reported: the
 # machines here are shared, so single runs wander. bitlogic rows give mode=false (f32, no
-# plan), reduce-overhead f32 and reduce-overhead bf16; peers run right after, in the same
-# shell. PEERS_DIR defaults to ~/.cache/bitlogic-peers.
+# plan; run step by step alongside reduce-overhead f32, `--interleave`), reduce-overhead f32
+# and reduce-overhead bf16; peers run right after, in the same shell. PEERS_DIR defaults to ~/.cache/bitlogic-peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2}
@@ -34,7 +34,7 @@ for rep in $(seq "$REPS"); do
   for i in "${!CONFIGS[@]}"; do
     IFS='|' read -r _ args _ <<<"${CONFIGS[$i]}"
     # shellcheck disable=SC2086
-    $BIN bench train --in-dim 784 --width 8000 --depth 6 --batch 128 --threads "$THREADS" $args --json >"$tmp/f32.$i.$rep"
+    $BIN bench train --in-dim 784 --width 8000 --depth 6 --batch 128 --threads "$THREADS" $args --interleave --json >"$tmp/f32.$i.$rep"
     # shellcheck disable=SC2086
     $BIN bench train --in-dim 784 --width 8000 --depth 6 --batch 128 --threads "$THREADS" $args --amp bf16 --no-baseline --json >"$tmp/bf16.$i.$rep"
   done

@@ -43,6 +43,11 @@ pub struct BenchTrainArgs {
     /// baseline's fields are then null).
     #[arg(long)]
     pub no_baseline: bool,
+    /// Run the mode=false baseline step by step alongside the compiled path instead of before
+    /// it, so that the speedup is measured over the same minutes (on a shared machine the
+    /// speed drifts by tens of percent). Peak RSS then covers both.
+    #[arg(long)]
+    pub interleave: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -69,16 +74,18 @@ struct Phases {
     update: f64,
 }
 
-/// Median step time of `steps` steps after 3 warm-up steps, and the median of each phase
-/// (autotuning, if any, happens in the first warm-up step, and the trainer then reports the
-/// threads, block and SIMD level it chose).
-fn time_steps(
-    model: &Model,
-    config: TrainConfig,
-    a: &BenchTrainArgs,
-) -> Result<(f64, Phases, Trainer)> {
-    let mut model = model.clone();
-    let mut trainer = Trainer::new(&model, config)?;
+/// One configuration's timing: the median step, the median of each phase, and its trainer.
+struct Timed {
+    step: f64,
+    phases: Phases,
+    trainer: Trainer,
+}
+
+/// Each configuration trains its own copy of `model`: 3 warm-up steps each (autotuning, if
+/// any, happens in the first, and the trainer then reports the threads, block and SIMD level
+/// it chose), then `steps` timed steps each, one configuration after the other within every
+/// step, so that all of them see the same minutes of a shared machine.
+fn time_steps(model: &Model, configs: Vec<TrainConfig>, a: &BenchTrainArgs) -> Result<Vec<Timed>> {
     let n = a.batch * 4;
     let mut rng = Rng::new(7);
     let bits: Vec<u8> = (0..n * a.net.in_dim)
@@ -93,29 +100,60 @@ fn time_steps(
     };
     let idx: Vec<usize> = (0..n).collect();
     let batches: Vec<&[usize]> = idx.chunks(a.batch).collect();
-    for b in batches.iter().take(3) {
-        trainer.step(&mut model, data, b)?;
+    let mut runs = Vec::with_capacity(configs.len());
+    for config in configs {
+        let mut model = model.clone();
+        let mut trainer = Trainer::new(&model, config)?;
+        for b in batches.iter().take(3) {
+            trainer.step(&mut model, data, b)?;
+        }
+        runs.push((
+            model,
+            trainer,
+            Vec::with_capacity(a.steps),
+            Vec::with_capacity(a.steps),
+        ));
     }
-    let mut times = Vec::with_capacity(a.steps);
-    let mut phases = Vec::with_capacity(a.steps);
     for s in 0..a.steps.max(1) {
-        let t = Instant::now();
-        trainer.step(&mut model, data, batches[s % batches.len()])?;
-        times.push(t.elapsed().as_secs_f64());
-        phases.push(trainer.step_times());
+        for (model, trainer, times, phases) in runs.iter_mut() {
+            let t = Instant::now();
+            trainer.step(model, data, batches[s % batches.len()])?;
+            times.push(t.elapsed().as_secs_f64());
+            phases.push(trainer.step_times());
+        }
     }
-    let ms = |f: fn(&StepTimes) -> std::time::Duration| {
-        median(phases.iter().map(|p| f(p).as_secs_f64() * 1e3).collect())
-    };
-    let phases = Phases {
-        fold: ms(|p| p.fold),
-        blocks: ms(|p| p.blocks),
-        update: ms(|p| p.update),
-    };
-    Ok((median(times), phases, trainer))
+    Ok(runs
+        .into_iter()
+        .map(
+            |(_, trainer, times, phases): (_, _, Vec<f64>, Vec<StepTimes>)| {
+                let ms = |f: fn(&StepTimes) -> std::time::Duration| {
+                    median(phases.iter().map(|p| f(p).as_secs_f64() * 1e3).collect())
+                };
+                Timed {
+                    step: median(times),
+                    phases: Phases {
+                        fold: ms(|p| p.fold),
+                        blocks: ms(|p| p.blocks),
+                        update: ms(|p| p.update),
+                    },
+                    trainer,
+                }
+            },
+        )
+        .collect())
+}
+
+/// The one timing of a one-configuration run.
+fn pop(mut v: Vec<Timed>) -> Timed {
+    v.pop().expect("one timing per configuration")
 }
 
 pub fn run(a: &BenchTrainArgs) -> Result<()> {
+    if a.interleave && a.no_baseline {
+        anyhow::bail!(
+            "--interleave runs the mode=false baseline alongside the compiled path; it cannot go with --no-baseline"
+        );
+    }
     let mode = CompileMode::parse(&a.mode)?;
     let amp = AmpDtype::parse(&a.amp)?;
     let compile = CompileOptions {
@@ -131,7 +169,8 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
         block: a.block,
         ..TrainConfig::default()
     };
-    // The uncompiled baseline (mode=false, same storage type) runs in the same process, just before.
+    // The uncompiled baseline (mode=false, same storage type) runs in the same process, just
+    // before, or with --interleave step by step alongside.
     let eager = TrainConfig {
         compile: CompileOptions {
             mode: CompileMode::Eager,
@@ -139,12 +178,26 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
         },
         ..base.clone()
     };
-    let eager_step = if a.no_baseline {
-        None
-    } else {
-        Some(time_steps(&model, eager, a)?.0)
+    let compiled = TrainConfig { compile, ..base };
+    let (
+        eager_step,
+        Timed {
+            step,
+            phases,
+            trainer,
+        },
+    ) = match (a.no_baseline, a.interleave) {
+        (true, _) => (None, pop(time_steps(&model, vec![compiled], a)?)),
+        (false, false) => {
+            let e = pop(time_steps(&model, vec![eager], a)?);
+            (Some(e.step), pop(time_steps(&model, vec![compiled], a)?))
+        }
+        (false, true) => {
+            let mut both = time_steps(&model, vec![eager, compiled], a)?;
+            let c = pop(both.split_off(1));
+            (Some(pop(both).step), c)
+        }
     };
-    let (step, phases, trainer) = time_steps(&model, TrainConfig { compile, ..base }, a)?;
     let sps = a.batch as f64 / step;
     let eager_sps = eager_step.map(|s| a.batch as f64 / s);
     let speedup = eager_sps.map(|e| sps / e);
@@ -158,6 +211,7 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
                 "median_step_seconds": step,
                 "eager_samples_per_second": eager_sps,
                 "speedup_over_eager": speedup,
+                "baseline_interleaved": eager_sps.map(|_| a.interleave),
                 "peak_rss_bytes": rss,
                 "simd": trainer.simd().name(),
                 "mode": mode.name(),
@@ -177,6 +231,9 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
         );
     } else {
         let baseline = match (eager_sps, speedup) {
+            (Some(e), Some(x)) if a.interleave => {
+                format!("mode=false, step by step alongside: {e:.0} samples/s ({x:.2}×)")
+            }
             (Some(e), Some(x)) => format!("mode=false: {e:.0} samples/s ({x:.2}×)"),
             _ => "mode=false: not run".to_string(),
         };

@@ -317,10 +317,52 @@ fn bench_train_reports_the_amp_precision_and_phases_and_refuses_unknown_amp() {
             let ms = report["phases_ms"][phase].as_f64().unwrap();
             assert!(ms > 0.0, "{phase}: {ms} ms");
         }
+        assert_eq!(report["baseline_interleaved"], false);
     }
     assert_one_line_error(
         &bitlogic(&["bench", "train", "--amp", "fp8"]),
         &["'fp8'", "none, bf16, f16"],
+    );
+}
+
+#[test]
+fn bench_train_interleaves_the_baseline_when_asked() {
+    let args = [
+        "bench",
+        "train",
+        "--in-dim",
+        "64",
+        "--width",
+        "160",
+        "--depth",
+        "2",
+        "--batch",
+        "32",
+        "--threads",
+        "1",
+        "--steps",
+        "3",
+    ];
+    let out = bitlogic(&[&args[..], &["--interleave", "--json"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["baseline_interleaved"], true);
+    let (c, e) = (
+        report["samples_per_second"].as_f64().unwrap(),
+        report["eager_samples_per_second"].as_f64().unwrap(),
+    );
+    let x = report["speedup_over_eager"].as_f64().unwrap();
+    assert!(
+        c > 0.0 && e > 0.0 && (x - c / e).abs() < 1e-9 * x,
+        "{report}"
+    );
+    assert_one_line_error(
+        &bitlogic(&[&args[..], &["--interleave", "--no-baseline"]].concat()),
+        &["--interleave", "--no-baseline"],
     );
 }
 
