@@ -219,18 +219,23 @@ mod tests {
     }
 
     #[test]
-    fn a_rank2_last_layer_feeds_group_sum_directly_with_the_same_bits() {
+    fn the_last_layer_feeds_group_sum_directly_with_the_same_bits() {
+        use crate::layer::Parametrization::{Difflogic, Light};
         use crate::train::worker::UNFUSED;
         use std::sync::atomic::Ordering;
-        for p in [
-            crate::layer::Parametrization::Light,
-            crate::layer::Parametrization::Difflogic,
-        ] {
+        let cases = [
+            (Light, 2, ConnectionKind::Random),
+            (Difflogic, 2, ConnectionKind::Random),
+            (Light, 4, ConnectionKind::Learnable),
+        ];
+        for (p, rank, connections) in cases {
             let cfg = ModelConfig {
                 widths: vec![96, 60],
-                lut_rank: 2,
+                lut_rank: rank,
                 parametrization: p,
-                connections: ConnectionKind::Random,
+                connections,
+                num_candidates: 4,
+                connection_grad: ConnectionGrad::Linear,
                 encoder_bits: 1,
                 classes: 10,
                 ..ModelConfig::default()
@@ -244,7 +249,7 @@ mod tests {
                 let rows = step_grads(&model, amp, data, &idx);
                 UNFUSED.store(false, Ordering::Relaxed);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&fused), bits(&rows), "{p:?} {amp:?}");
+                assert_eq!(bits(&fused), bits(&rows), "{p:?} rank {rank} {amp:?}");
             }
         }
     }

@@ -12,19 +12,16 @@ use crate::layer::simd::SimdLevel;
 use crate::layer::{dwn_kernel, kernel, learnable, rows, Act};
 use crate::Model;
 
-/// The group size of a GroupSum head whose last layer the rank-2 kernel can feed directly
-/// (`kernel::forward_group_sums`, `kernel::backward_group`): multilinear, rank 2, fixed
-/// connections. `None` otherwise, where the last layer's rows go through the head.
+/// The group size of a GroupSum head whose last layer the multilinear kernels feed directly
+/// (`kernel::forward_group_sums`, `kernel::backward_group`). `None` otherwise (another head,
+/// or a DWN last layer), where the last layer's rows go through the head.
 fn fused_head(model: &Model) -> Option<usize> {
     #[cfg(test)]
     if UNFUSED.load(std::sync::atomic::Ordering::Relaxed) {
         return None;
     }
     let last = model.layers.last()?;
-    let fits = matches!(model.head, Head::GroupSum(_))
-        && last.config.parametrization.multilinear()
-        && last.rank() == 2
-        && !last.config.learnable();
+    let fits = matches!(model.head, Head::GroupSum(_)) && last.config.parametrization.multilinear();
     fits.then(|| model.head.group().group_size())
 }
 
@@ -143,8 +140,10 @@ impl<A: Act> Worker<A> {
             let (a, b) = self.acts.split_at_mut(l + 1);
             if let (Some(group), true) = (fused, l + 1 == model.layers.len()) {
                 // Straight into the head's sums: the last layer's rows are never written.
-                let (ids, scores) = (&layer.ids, &mut self.scores);
-                kernel::forward_group_sums_at(level, ids, coef, sigmoid, &a[l], scores, group, bs);
+                let (r, ids, scores) = (layer.rank(), &layer.ids, &mut self.scores);
+                kernel::forward_group_sums_at(
+                    level, r, ids, coef, sigmoid, &a[l], scores, group, bs,
+                );
             } else if layer.config.parametrization.multilinear() {
                 kernel::forward_at(
                     level,
@@ -211,9 +210,14 @@ impl<A: Act> Worker<A> {
             let (x, g, dc) = (&self.acts[l], b, &mut self.dcoef[l]);
             if let (Some(group), true) = (fused, l + 1 == last) {
                 // The output gradients are the head's rows (`b` stays zero, untouched).
-                let (ids, c, gg) = (&layer.ids, &coef_soft[l], &self.group_grad[..]);
+                let (r, ids, c, gg) = (
+                    layer.rank(),
+                    &layer.ids,
+                    &coef_soft[l],
+                    &self.group_grad[..],
+                );
                 kernel::backward_group_at(
-                    level, ids, c, sigmoid, x, gg, group, grad_in, dc, accumulate, bs,
+                    level, r, ids, c, sigmoid, x, gg, group, grad_in, slot_grad, dc, accumulate, bs,
                 );
             } else if layer.config.parametrization.multilinear() {
                 let c = &coef_soft[l];

@@ -23,6 +23,7 @@ use super::lanes::Lanes;
 use super::param::Parametrization;
 use super::simd::dispatch;
 
+mod io;
 mod rank2;
 #[cfg(test)]
 mod tests;
@@ -72,20 +73,20 @@ fn first_level<S: Lanes, const K: usize>(a: &[f32], lo: &mut [S::V; K], d: &mut 
 }
 
 #[inline(always)]
-fn forward_n<S: Lanes, A: Act, const N: usize, const K: usize>(
+fn forward_n<S: Lanes, A: Act, const N: usize, const K: usize, O: io::Sink<S, A>>(
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
     input: &[A],
-    output: &mut [A],
+    out: &mut O,
     bs: usize,
 ) {
     let in_dim = input.len() / bs;
     let (mut lo, mut d) = ([S::splat(0.0); K], [S::splat(0.0); K]);
     // The tree's nodes: entries are written before they are read in every chunk.
     let mut t = [S::splat(0.0); K];
-    let out_dim = output.len() / bs;
-    for (i, out) in output.chunks_exact_mut(bs).enumerate() {
+    let out_dim = out.len();
+    for i in 0..out_dim {
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
         if i + PREFETCH < out_dim {
@@ -121,7 +122,7 @@ fn forward_n<S: Lanes, A: Act, const N: usize, const K: usize>(
                     }
                 }
                 let y = if sigmoid { S::sigmoid(t[0]) } else { t[0] };
-                A::store::<S>(out.as_mut_ptr().add(c), y);
+                out.put(i, c, y);
             }
         }
     }
@@ -147,7 +148,7 @@ fn backward_n<
     coef: &[f32],
     sigmoid: bool,
     input: &[A],
-    grad_out: &mut [A],
+    mut grad_out: io::GradRows<A>,
     grad_in: &mut [A],
     slot_grad: &mut [f32],
     dcoef: &mut [f32],
@@ -156,7 +157,7 @@ fn backward_n<
 ) {
     let in_dim = input.len() / bs;
     assert!(!DX || grad_in.len() == input.len());
-    assert!(!SLOT || slot_grad.len() == grad_out.len() * N);
+    assert!(!SLOT || slot_grad.len() == grad_out.len(bs) * bs * N);
     // Tree values and their gradients: every entry is written before it is read in each
     // chunk, so they are initialised once per call, not per chunk (a 4 KB memset at rank 6).
     let mut nodes = [S::splat(0.0); K];
@@ -167,9 +168,10 @@ fn backward_n<
     // coefficients are contiguous in `dcoef`.
     let mut da = [S::splat(0.0); 64];
     let per = if K < LANES { LANES / K } else { 1 };
-    let out_dim = grad_out.len() / bs;
+    let out_dim = grad_out.len(bs);
     let (mut lo, mut d) = ([S::splat(0.0); K], [S::splat(0.0); K]);
-    for (i, g) in grad_out.chunks_exact_mut(bs).enumerate() {
+    for i in 0..out_dim {
+        let (g, clear) = grad_out.row(i, bs);
         let id = &ids[i * N..i * N + N];
         let a = &coef[i * K..i * K + K];
         if i + PREFETCH < out_dim {
@@ -208,10 +210,12 @@ fn backward_n<
                         nodes[q + m] = S::fma(xs[j], S::sub(h, l), l);
                     }
                 }
-                let gv = A::load::<S>(g.as_ptr().add(c));
+                let gv = A::load::<S>(g.add(c));
                 // Consumed: cleared while its line is in cache, so that the buffer is zero
                 // when it next gathers input gradients (no separate memset pass).
-                A::store::<S>(g.as_mut_ptr().add(c), S::splat(0.0));
+                if clear {
+                    A::store::<S>(g.add(c), S::splat(0.0));
+                }
                 gn[K - 2] = if sigmoid {
                     let y = S::sigmoid(nodes[K - 2]);
                     S::mul(gv, S::mul(y, S::sub(S::splat(1.0), y)))
@@ -347,7 +351,7 @@ fn prefetch_rows<A>(base: *const A, ids: &[u32], bs: usize) {
 }
 
 macro_rules! by_rank {
-    ($rank:expr, $f:ident $(::<$($c:literal),*>)?, ($($arg:expr),*)) => {
+    ($rank:expr, $f:ident $(::<$($c:tt),*>)?, ($($arg:expr),*)) => {
         match $rank {
             1 => $f::<S, A, 1, 2 $($(, $c)*)?>($($arg),*),
             2 => $f::<S, A, 2, 4 $($(, $c)*)?>($($arg),*),
@@ -370,11 +374,25 @@ fn forward_any<S: Lanes, A: Act>(
     output: &mut [A],
     bs: usize,
 ) {
+    let mut rows = io::Rows { out: output, bs };
+    forward_into::<S, A, _>(rank, ids, coef, sigmoid, input, &mut rows, bs)
+}
+
+/// The forward pass of any rank into `out` (rows, or a GroupSum head's sums).
+#[inline(always)]
+fn forward_into<S: Lanes, A: Act, O: io::Sink<S, A>>(
+    rank: usize,
+    ids: &[u32],
+    coef: &[f32],
+    sigmoid: bool,
+    input: &[A],
+    out: &mut O,
+    bs: usize,
+) {
     if rank == 2 {
-        let mut rows = rank2::Rows { out: output, bs };
-        return rank2::forward::<S, A, _>(ids, coef, sigmoid, input, &mut rows, bs);
+        return rank2::forward::<S, A, _>(ids, coef, sigmoid, input, out, bs);
     }
-    by_rank!(rank, forward_n, (ids, coef, sigmoid, input, output, bs))
+    by_rank!(rank, forward_n::<_>, (ids, coef, sigmoid, input, out, bs))
 }
 
 #[inline(always)]
@@ -392,12 +410,34 @@ fn backward_any<S: Lanes, A: Act>(
     accumulate: bool,
     bs: usize,
 ) {
-    let (c, g, o, a) = (coef, grad_out, dcoef, accumulate);
+    let g = io::GradRows::Own(grad_out);
+    backward_rows::<S, A>(
+        rank, ids, coef, sigmoid, input, g, grad_in, slot_grad, dcoef, accumulate, bs,
+    )
+}
+
+/// The backward pass of any rank with its output gradients in `g` (own rows, or a GroupSum
+/// head's per-group rows).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_rows<S: Lanes, A: Act>(
+    rank: usize,
+    ids: &[u32],
+    coef: &[f32],
+    sigmoid: bool,
+    input: &[A],
+    g: io::GradRows<A>,
+    grad_in: Option<&mut [A]>,
+    slot_grad: Option<&mut [f32]>,
+    dcoef: &mut [f32],
+    accumulate: bool,
+    bs: usize,
+) {
+    let (c, o, a) = (coef, dcoef, accumulate);
     // Rank 2 has its own kernel (`rank2`); every other rank walks the lerp tree.
     macro_rules! any_rank {
         ($dx:literal, $slot:literal, $gi:expr, $sg:expr) => {
             if rank == 2 {
-                let g = rank2::GradRows::Own(g);
                 rank2::backward::<S, A, $dx, $slot>(ids, c, sigmoid, input, g, $gi, $sg, o, a, bs)
             } else {
                 by_rank!(
@@ -433,6 +473,7 @@ dispatch! {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn forward_group_sums_any<S: Lanes, A: Act>(
+    rank: usize,
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
@@ -441,30 +482,31 @@ fn forward_group_sums_any<S: Lanes, A: Act>(
     group: usize,
     bs: usize,
 ) {
-    let out_dim = ids.len() / 2;
+    let out_dim = ids.len() / rank;
     assert!(group > 0 && out_dim.is_multiple_of(group) && sums.len() == out_dim / group * bs);
     sums.iter_mut().for_each(|s| *s = 0.0);
-    let mut sink = rank2::GroupSums {
+    let mut sink = io::GroupSums {
         sums,
         group,
         out_dim,
         bs,
         tmp: [A::ZERO; 2 * LANES],
     };
-    rank2::forward::<S, A, _>(ids, coef, sigmoid, input, &mut sink, bs);
+    forward_into::<S, A, _>(rank, ids, coef, sigmoid, input, &mut sink, bs);
 }
 
 dispatch! {
-    /// Rank 2 into a GroupSum head: the layer's forward pass adds each neuron's output,
+    /// The last layer into a GroupSum head: its forward pass adds each neuron's output,
     /// rounded to `A`, into row `i / group` of `sums` (`[out_dim / group][bs]`, overwritten)
     /// instead of writing its own row. Bit for bit [`forward`] followed by the head's sums
     /// (before the division by τ), without the layer's rows going through memory.
-    pub fn forward_group_sums<A: Act> / forward_group_sums_at (ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], sums: &mut [f32], group: usize, bs: usize) => forward_group_sums_any;
+    pub fn forward_group_sums<A: Act> / forward_group_sums_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], sums: &mut [f32], group: usize, bs: usize) => forward_group_sums_any;
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn backward_group_any<S: Lanes, A: Act>(
+    rank: usize,
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
@@ -472,43 +514,30 @@ fn backward_group_any<S: Lanes, A: Act>(
     group_grad: &[A],
     group: usize,
     grad_in: Option<&mut [A]>,
+    slot_grad: Option<&mut [f32]>,
     dcoef: &mut [f32],
     accumulate: bool,
     bs: usize,
 ) {
-    let out_dim = ids.len() / 2;
+    let out_dim = ids.len() / rank;
     assert!(group > 0 && out_dim.is_multiple_of(group));
     assert_eq!(group_grad.len(), out_dim / group * bs);
-    let g = rank2::GradRows::Shared {
+    let g = io::GradRows::Shared {
         rows: group_grad,
         group,
         out_dim,
     };
     let (c, o, a) = (coef, dcoef, accumulate);
-    match grad_in {
-        Some(gi) => {
-            rank2::backward::<S, A, true, false>(ids, c, sigmoid, input, g, gi, &mut [], o, a, bs)
-        }
-        None => rank2::backward::<S, A, false, false>(
-            ids,
-            c,
-            sigmoid,
-            input,
-            g,
-            &mut [],
-            &mut [],
-            o,
-            a,
-            bs,
-        ),
-    }
+    backward_rows::<S, A>(
+        rank, ids, c, sigmoid, input, g, grad_in, slot_grad, o, a, bs,
+    )
 }
 
 dispatch! {
-    /// Rank 2 under a GroupSum head: [`backward`] with neuron `i`'s output gradient read from
-    /// row `i / group` of `group_grad` (`[out_dim / group][bs]`, left as it is), so the head
-    /// need not write a row per neuron.
-    pub fn backward_group<A: Act> / backward_group_at (ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], group_grad: &[A], group: usize, grad_in: Option<&mut [A]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_group_any;
+    /// The last layer under a GroupSum head: [`backward`] with neuron `i`'s output gradient
+    /// read from row `i / group` of `group_grad` (`[out_dim / group][bs]`, left as it is), so
+    /// the head need not write a row per neuron.
+    pub fn backward_group<A: Act> / backward_group_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], group_grad: &[A], group: usize, grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_group_any;
 }
 
 #[inline(always)]

@@ -14,6 +14,7 @@
 //! into corner gradients once per neuron (four vector operations), and four neurons'
 //! sixteen are reduced together (`hsum16`).
 
+use super::io::{GradRows, Sink};
 use super::{add_rest, add_sums, prefetch, LANES, PREFETCH};
 use crate::layer::act::Act;
 use crate::layer::lanes::Lanes;
@@ -101,80 +102,6 @@ fn prefetch_pair<A>(p: *const A) {
     }
 }
 
-/// Where the forward pass puts neuron `i`'s outputs: its own row, or its group's sum.
-pub(super) trait Sink<S: Lanes, A: Act> {
-    /// Neurons.
-    fn len(&self) -> usize;
-    /// Samples `c..c + 32` of neuron `i`, as `Act::load2` orders them.
-    ///
-    /// # Safety
-    /// `i < len()` and `c + 32 <= bs`.
-    unsafe fn put2(&mut self, i: usize, c: usize, y: S::V, yb: S::V);
-    /// Samples `c..c + 16` of neuron `i`.
-    ///
-    /// # Safety
-    /// `i < len()` and `c + 16 <= bs`.
-    unsafe fn put(&mut self, i: usize, c: usize, y: S::V);
-}
-
-/// One output row per neuron (`[out_dim][bs]`).
-pub(super) struct Rows<'a, A> {
-    pub(super) out: &'a mut [A],
-    pub(super) bs: usize,
-}
-
-impl<S: Lanes, A: Act> Sink<S, A> for Rows<'_, A> {
-    #[inline(always)]
-    fn len(&self) -> usize {
-        self.out.len() / self.bs
-    }
-    #[inline(always)]
-    unsafe fn put2(&mut self, i: usize, c: usize, y: S::V, yb: S::V) {
-        A::store2::<S>(self.out.as_mut_ptr().add(i * self.bs + c), y, yb);
-    }
-    #[inline(always)]
-    unsafe fn put(&mut self, i: usize, c: usize, y: S::V) {
-        A::store::<S>(self.out.as_mut_ptr().add(i * self.bs + c), y);
-    }
-}
-
-/// GroupSum's training scores before the division by τ: neuron `i` adds its output, rounded
-/// to `A` as a stored row would be, into row `i / group` of `sums` (`[k][bs]`, f32, zero at
-/// the start). Neurons come in order, so each sum adds its rows in the order the head's own
-/// `add_rows` does, and the scores are bit for bit the same without the rows being written.
-pub(super) struct GroupSums<'a, A> {
-    pub(super) sums: &'a mut [f32],
-    pub(super) group: usize,
-    pub(super) out_dim: usize,
-    pub(super) bs: usize,
-    /// 32 outputs on their way through `A`.
-    pub(super) tmp: [A; 2 * LANES],
-}
-
-impl<S: Lanes, A: Act> Sink<S, A> for GroupSums<'_, A> {
-    #[inline(always)]
-    fn len(&self) -> usize {
-        self.out_dim
-    }
-    #[inline(always)]
-    unsafe fn put2(&mut self, i: usize, c: usize, y: S::V, yb: S::V) {
-        A::store2::<S>(self.tmp.as_mut_ptr(), y, yb);
-        let s = self.sums.as_mut_ptr().add((i / self.group) * self.bs + c);
-        let (lo, hi) = (
-            A::load::<S>(self.tmp.as_ptr()),
-            A::load::<S>(self.tmp.as_ptr().add(LANES)),
-        );
-        S::store(s, S::add(S::load(s), lo));
-        S::store(s.add(LANES), S::add(S::load(s.add(LANES)), hi));
-    }
-    #[inline(always)]
-    unsafe fn put(&mut self, i: usize, c: usize, y: S::V) {
-        A::store::<S>(self.tmp.as_mut_ptr(), y);
-        let s = self.sums.as_mut_ptr().add((i / self.group) * self.bs + c);
-        S::store(s, S::add(S::load(s), A::load::<S>(self.tmp.as_ptr())));
-    }
-}
-
 #[inline(always)]
 pub(super) fn forward<S: Lanes, A: Act, O: Sink<S, A>>(
     ids: &[u32],
@@ -234,40 +161,6 @@ impl<V: Copy> Sums<V> {
         self.sa = S::add(self.sa, ga);
         self.sb = S::fma(g, x1, self.sb);
         self.sab = S::fma(ga, x1, self.sab);
-    }
-}
-
-/// Where the backward pass reads neuron `i`'s output gradient: its own row, which it clears
-/// as it reads it (`Own`), or its group's row, shared and kept (`Shared`: GroupSum's
-/// gradient, the same for every neuron of a group).
-pub(super) enum GradRows<'a, A> {
-    Own(&'a mut [A]),
-    Shared {
-        rows: &'a [A],
-        group: usize,
-        out_dim: usize,
-    },
-}
-
-impl<A: Act> GradRows<'_, A> {
-    #[inline(always)]
-    fn len(&self, bs: usize) -> usize {
-        match self {
-            GradRows::Own(g) => g.len() / bs,
-            GradRows::Shared { out_dim, .. } => *out_dim,
-        }
-    }
-
-    /// Neuron `i`'s row and whether to clear it; checked here, once per neuron.
-    #[inline(always)]
-    fn row(&mut self, i: usize, bs: usize) -> (*mut A, bool) {
-        match self {
-            GradRows::Own(g) => (g[i * bs..(i + 1) * bs].as_mut_ptr(), true),
-            GradRows::Shared { rows, group, .. } => {
-                let r = &rows[(i / *group) * bs..(i / *group + 1) * bs];
-                (r.as_ptr() as *mut A, false)
-            }
-        }
     }
 }
 

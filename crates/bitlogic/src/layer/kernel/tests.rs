@@ -1,7 +1,7 @@
 //! The rank-2 kernel against the general lerp tree it replaces, on the scalar lanes (the
 //! layer tests compare every SIMD level with the scalar one, and both with references).
 
-use super::{backward_n, forward_n, rank2};
+use super::{backward_n, forward_n, io, rank2};
 use crate::layer::lanes::Scalar;
 use crate::rng::Rng;
 
@@ -31,9 +31,10 @@ fn rank2_kernel_matches_the_lerp_tree() {
     let g = random(out_dim * bs, &mut r, -1.0, 1.0);
     for sigmoid in [false, true] {
         let (mut y2, mut yt) = (vec![0.0; out_dim * bs], vec![0.0; out_dim * bs]);
-        let mut sink = rank2::Rows { out: &mut y2, bs };
+        let mut sink = io::Rows { out: &mut y2, bs };
         rank2::forward::<Scalar, f32, _>(&ids, &coef, sigmoid, &input, &mut sink, bs);
-        forward_n::<Scalar, f32, 2, 4>(&ids, &coef, sigmoid, &input, &mut yt, bs);
+        let mut tree = io::Rows { out: &mut yt, bs };
+        forward_n::<Scalar, f32, 2, 4, _>(&ids, &coef, sigmoid, &input, &mut tree, bs);
         close(&y2, &yt, 1e-6, "forward");
         for accumulate in [false, true] {
             let start = random(4 * out_dim, &mut r, -1.0, 1.0);
@@ -42,12 +43,13 @@ fn rank2_kernel_matches_the_lerp_tree() {
             let (mut gi2, mut git) = (gi0.clone(), gi0);
             let (mut s2, mut st) = (vec![0.0; 2 * out_dim * bs], vec![0.0; 2 * out_dim * bs]);
             let (mut g2, mut gt) = (g.clone(), g.clone());
-            let own = rank2::GradRows::Own(&mut g2);
+            let own = io::GradRows::Own(&mut g2);
             rank2::backward::<Scalar, f32, true, true>(
                 &ids, &coef, sigmoid, &input, own, &mut gi2, &mut s2, &mut d2, accumulate, bs,
             );
+            let own = io::GradRows::Own(&mut gt);
             backward_n::<Scalar, f32, 2, 4, true, true>(
-                &ids, &coef, sigmoid, &input, &mut gt, &mut git, &mut st, &mut dt, accumulate, bs,
+                &ids, &coef, sigmoid, &input, own, &mut git, &mut st, &mut dt, accumulate, bs,
             );
             close(&d2, &dt, 1e-5, "coefficient gradient");
             close(&gi2, &git, 1e-5, "input gradient");
@@ -65,7 +67,7 @@ fn rank2_kernel_matches_the_lerp_tree() {
                 &coef,
                 sigmoid,
                 &input,
-                rank2::GradRows::Own(&mut g3),
+                io::GradRows::Own(&mut g3),
                 &mut gi3,
                 &mut [],
                 &mut d3,
@@ -80,7 +82,7 @@ fn rank2_kernel_matches_the_lerp_tree() {
                 &coef,
                 sigmoid,
                 &input,
-                &mut gt,
+                io::GradRows::Own(&mut gt),
                 &mut git,
                 &mut [],
                 &mut dt,
@@ -142,34 +144,38 @@ fn bf16_pairs_of_chunks_land_on_their_samples() {
 }
 
 /// The GroupSum fusion: summing into the head's rows and reading the head's shared gradient
-/// rows give, bit for bit, what the layer's own rows through `GroupSum` give, for every
-/// storage type and SIMD level, with and without input gradients and the sigmoid.
+/// rows give, bit for bit, what the layer's own rows through `GroupSum` give, at every rank,
+/// for every storage type and SIMD level, with and without input and slot gradients and the
+/// sigmoid.
 #[test]
 fn group_sum_fusion_is_the_head_on_the_layers_rows_bit_for_bit() {
     use crate::head::GroupSum;
     use crate::layer::act::{Act, Bf16, F16};
     use crate::layer::kernel::{backward_at, backward_group_at, forward_at, forward_group_sums_at};
     use crate::layer::simd::SimdLevel;
-    fn check<A: Act>(level: SimdLevel) {
+    fn check<A: Act>(level: SimdLevel, rank: usize) {
         let mut r = Rng::new(13);
         // 12 neurons in 3 groups of 4; 48 samples: a pair of chunks and one alone.
         let (in_dim, out_dim, k, bs) = (10, 12, 3, 48);
         let group = out_dim / k;
-        let ids: Vec<u32> = (0..2 * out_dim).map(|_| r.below(in_dim) as u32).collect();
-        let coef = random(4 * out_dim, &mut r, -2.0, 2.0);
+        let ids: Vec<u32> = (0..rank * out_dim)
+            .map(|_| r.below(in_dim) as u32)
+            .collect();
+        let coef = random(out_dim << rank, &mut r, -2.0, 2.0);
         let round = |v: Vec<f32>| v.into_iter().map(A::from_f32).collect::<Vec<A>>();
         let input = round(random(in_dim * bs, &mut r, 0.0, 1.0));
         let dscores = random(k * bs, &mut r, -1.0, 1.0);
         let head = GroupSum::new(k, 1.5, out_dim).unwrap();
         for sigmoid in [false, true] {
-            let what = format!("{} {level:?} sigmoid {sigmoid}", A::NAME);
+            let what = format!("{} {level:?} rank {rank} sigmoid {sigmoid}", A::NAME);
+            let (x, c) = (&input, &coef);
             let mut y = vec![A::ZERO; out_dim * bs];
-            forward_at(level, 2, &ids, &coef, sigmoid, &input, &mut y, bs);
+            forward_at(level, rank, &ids, c, sigmoid, x, &mut y, bs);
             let mut want = vec![0.0; k * bs];
             head.forward_at(level, &y, &mut want, bs);
             // Stale values in the sums must not leak in.
             let mut got = vec![7.0; k * bs];
-            forward_group_sums_at(level, &ids, &coef, sigmoid, &input, &mut got, group, bs);
+            forward_group_sums_at(level, rank, &ids, c, sigmoid, x, &mut got, group, bs);
             head.scale_sums(&mut got);
             assert_eq!(got, want, "{what}: scores");
 
@@ -177,38 +183,41 @@ fn group_sum_fusion_is_the_head_on_the_layers_rows_bit_for_bit() {
             head.backward_at(level, &dscores, &mut rows, bs);
             let mut shared = vec![A::ZERO; k * bs];
             head.group_rows_at(level, &dscores, &mut shared, bs);
-            for dx in [false, true] {
+            for (dx, slots) in [(false, false), (true, false), (true, true), (false, true)] {
                 let (mut gi1, mut gi2) = (vec![A::ZERO; in_dim * bs], vec![A::ZERO; in_dim * bs]);
-                let (mut d1, mut d2) = (vec![0.5; 4 * out_dim], vec![0.5; 4 * out_dim]);
+                let (mut s1, mut s2) = (
+                    vec![0.0; out_dim * rank * bs],
+                    vec![0.0; out_dim * rank * bs],
+                );
+                let (mut d1, mut d2) = (vec![0.5; out_dim << rank], vec![0.5; out_dim << rank]);
                 let mut own = rows.clone();
-                let gi = dx.then_some(&mut gi1[..]);
-                let x = &input;
+                let (gi, sg) = (dx.then_some(&mut gi1[..]), slots.then_some(&mut s1[..]));
                 backward_at(
-                    level, 2, &ids, &coef, sigmoid, x, &mut own, gi, None, &mut d1, true, bs,
+                    level, rank, &ids, c, sigmoid, x, &mut own, gi, sg, &mut d1, true, bs,
                 );
                 let before = shared.clone();
-                let gi = dx.then_some(&mut gi2[..]);
-                let c = &coef;
+                let (gi, sg) = (dx.then_some(&mut gi2[..]), slots.then_some(&mut s2[..]));
+                let (sh, d) = (&shared, &mut d2);
                 backward_group_at(
-                    level, &ids, c, sigmoid, x, &shared, group, gi, &mut d2, true, bs,
+                    level, rank, &ids, c, sigmoid, x, sh, group, gi, sg, d, true, bs,
                 );
                 assert_eq!(
                     shared, before,
                     "{what}: the shared rows are left as they are"
                 );
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(
-                    bits(&d2),
-                    bits(&d1),
-                    "{what} dx {dx}: coefficient gradients"
-                );
-                assert_eq!(gi2, gi1, "{what} dx {dx}: input gradients");
+                let how = format!("{what} dx {dx} slots {slots}");
+                assert_eq!(bits(&d2), bits(&d1), "{how}: coefficient gradients");
+                assert_eq!(gi2, gi1, "{how}: input gradients");
+                assert_eq!(bits(&s2), bits(&s1), "{how}: slot gradients");
             }
         }
     }
     for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
-        check::<f32>(level);
-        check::<Bf16>(level);
-        check::<F16>(level);
+        for rank in 1..=6 {
+            check::<f32>(level, rank);
+            check::<Bf16>(level, rank);
+            check::<F16>(level, rank);
+        }
     }
 }
