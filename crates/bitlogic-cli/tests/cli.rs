@@ -283,28 +283,28 @@ fn neurallut_fixed_point_and_per_layer_connections_train_and_pack_exactly() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// `bench train` on a model small enough for a test: 64 → 2 × 160, batch 32, one thread.
+const SMALL_BENCH: [&str; 14] = [
+    "bench",
+    "train",
+    "--in-dim",
+    "64",
+    "--width",
+    "160",
+    "--depth",
+    "2",
+    "--batch",
+    "32",
+    "--threads",
+    "1",
+    "--steps",
+    "2",
+];
+
 #[test]
 fn bench_train_reports_the_amp_precision_and_phases_and_refuses_unknown_amp() {
     for (amp, precision) in [("bf16", "bf16"), ("f16", "f16"), ("none", "f32")] {
-        let out = bitlogic(&[
-            "bench",
-            "train",
-            "--in-dim",
-            "64",
-            "--width",
-            "160",
-            "--depth",
-            "2",
-            "--batch",
-            "32",
-            "--threads",
-            "1",
-            "--steps",
-            "2",
-            "--amp",
-            amp,
-            "--json",
-        ]);
+        let out = bitlogic(&[&SMALL_BENCH[..], &["--amp", amp, "--json"]].concat());
         assert!(
             out.status.success(),
             "{}",
@@ -327,22 +327,7 @@ fn bench_train_reports_the_amp_precision_and_phases_and_refuses_unknown_amp() {
 
 #[test]
 fn bench_train_interleaves_the_baseline_when_asked() {
-    let args = [
-        "bench",
-        "train",
-        "--in-dim",
-        "64",
-        "--width",
-        "160",
-        "--depth",
-        "2",
-        "--batch",
-        "32",
-        "--threads",
-        "1",
-        "--steps",
-        "3",
-    ];
+    let args = SMALL_BENCH;
     let out = bitlogic(&[&args[..], &["--interleave", "--json"]].concat());
     assert!(
         out.status.success(),
