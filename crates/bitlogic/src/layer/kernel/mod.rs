@@ -20,7 +20,7 @@
 use super::act::Act;
 use super::lanes::Lanes;
 use super::param::Parametrization;
-use super::simd::dispatch;
+use super::simd::{dispatch, simd_level, SimdLevel};
 
 mod io;
 mod rank2;
@@ -152,32 +152,11 @@ fn forward_into<S: Lanes, A: Act, O: io::Sink<S, A>>(
     tree::by_tree!(rank, forward_n::<_>, (ids, coef, sigmoid, input, out, bs))
 }
 
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn backward_any<S: Lanes, A: Act>(
-    rank: usize,
-    ids: &[u32],
-    coef: &[f32],
-    sigmoid: bool,
-    input: &[A],
-    grad_out: &mut [A],
-    grad_in: Option<&mut [A]>,
-    slot_grad: Option<&mut [f32]>,
-    dcoef: &mut [f32],
-    accumulate: bool,
-    bs: usize,
-) {
-    let g = io::GradRows::Own(grad_out);
-    backward_rows::<S, A>(
-        rank, ids, coef, sigmoid, input, g, grad_in, slot_grad, dcoef, accumulate, bs,
-    )
-}
-
 /// The backward pass of any rank with its output gradients in `g` (own rows, or a GroupSum
-/// head's per-group rows).
+/// head's per-group rows): one instance per SIMD level and storage type serves both.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn backward_rows<S: Lanes, A: Act>(
+fn backward_rows_any<S: Lanes, A: Act>(
     rank: usize,
     ids: &[u32],
     coef: &[f32],
@@ -191,26 +170,67 @@ fn backward_rows<S: Lanes, A: Act>(
     bs: usize,
 ) {
     let (c, o, a) = (coef, dcoef, accumulate);
-    // Rank 2 has its own kernel (`rank2`); every other rank walks the lerp tree.
-    macro_rules! any_rank {
-        ($dx:literal, $slot:literal, $gi:expr, $sg:expr) => {
-            if rank == 2 {
-                rank2::backward::<S, A, $dx, $slot>(ids, c, sigmoid, input, g, $gi, $sg, o, a, bs)
-            } else {
-                tree::by_tree!(
-                    rank,
-                    backward_n::<$dx, $slot>,
-                    (ids, c, sigmoid, input, g, $gi, $sg, o, a, bs)
-                )
+    if rank == 2 {
+        match (grad_in, slot_grad) {
+            (Some(gi), Some(sg)) => {
+                rank2::backward::<S, A, true, true>(ids, c, sigmoid, input, g, gi, sg, o, a, bs)
             }
-        };
+            (Some(gi), None) => rank2::backward::<S, A, true, false>(
+                ids,
+                c,
+                sigmoid,
+                input,
+                g,
+                gi,
+                &mut [],
+                o,
+                a,
+                bs,
+            ),
+            (None, Some(sg)) => rank2::backward::<S, A, false, true>(
+                ids,
+                c,
+                sigmoid,
+                input,
+                g,
+                &mut [],
+                sg,
+                o,
+                a,
+                bs,
+            ),
+            (None, None) => rank2::backward::<S, A, false, false>(
+                ids,
+                c,
+                sigmoid,
+                input,
+                g,
+                &mut [],
+                &mut [],
+                o,
+                a,
+                bs,
+            ),
+        }
+    } else if grad_in.is_some() || slot_grad.is_some() {
+        let (gi, sg) = (grad_in, slot_grad);
+        tree::by_tree!(
+            rank,
+            backward_n::<true>,
+            (ids, c, sigmoid, input, g, gi, sg, o, a, bs)
+        )
+    } else {
+        let (gi, sg) = (grad_in, slot_grad);
+        tree::by_tree!(
+            rank,
+            backward_n::<false>,
+            (ids, c, sigmoid, input, g, gi, sg, o, a, bs)
+        )
     }
-    match (grad_in, slot_grad) {
-        (Some(gi), Some(sg)) => any_rank!(true, true, gi, sg),
-        (Some(gi), None) => any_rank!(true, false, gi, &mut []),
-        (None, Some(sg)) => any_rank!(false, true, &mut [], sg),
-        (None, None) => any_rank!(false, false, &mut [], &mut []),
-    }
+}
+
+dispatch! {
+    fn backward_rows<A: Act> / backward_rows_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], g: io::GradRows<A>, grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_rows_any;
 }
 
 dispatch! {
@@ -218,13 +238,53 @@ dispatch! {
     pub fn forward<A: Act> / forward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], output: &mut [A], bs: usize) => forward_any;
 }
 
-dispatch! {
-    /// Backward of one layer over one block: writes (or with `accumulate`, adds) `∂L/∂a`
-    /// into `dcoef`; when given, adds `∂L/∂x` into `grad_in` (neurons in order, so the sums
-    /// are reproducible) and stores each slot's `∂L/∂x_j` in `slot_grad` (`[out][rank][bs]`,
-    /// for learnable connections). `grad_out` is zeroed as it is read: the caller's gradient
-    /// buffers are then ready to gather the next block without a memset.
-    pub fn backward<A: Act> / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], grad_out: &mut [A], grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_any;
+/// Backward of one layer over one block: writes (or with `accumulate`, adds) `∂L/∂a` into
+/// `dcoef`; when given, adds `∂L/∂x` into `grad_in` (neurons in order, so the sums are
+/// reproducible) and stores each slot's `∂L/∂x_j` in `slot_grad` (`[out][rank][bs]`, for
+/// learnable connections). `grad_out` is zeroed as it is read: the caller's gradient buffers
+/// are then ready to gather the next block without a memset.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<A: Act>(
+    rank: usize,
+    ids: &[u32],
+    coef: &[f32],
+    sigmoid: bool,
+    input: &[A],
+    grad_out: &mut [A],
+    grad_in: Option<&mut [A]>,
+    slot_grad: Option<&mut [f32]>,
+    dcoef: &mut [f32],
+    accumulate: bool,
+    bs: usize,
+) {
+    let level = simd_level();
+    let (c, o, a) = (coef, dcoef, accumulate);
+    backward_at(
+        level, rank, ids, c, sigmoid, input, grad_out, grad_in, slot_grad, o, a, bs,
+    )
+}
+
+/// [`backward`] at a given SIMD level (capped at what the CPU has).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_at<A: Act>(
+    level: SimdLevel,
+    rank: usize,
+    ids: &[u32],
+    coef: &[f32],
+    sigmoid: bool,
+    input: &[A],
+    grad_out: &mut [A],
+    grad_in: Option<&mut [A]>,
+    slot_grad: Option<&mut [f32]>,
+    dcoef: &mut [f32],
+    accumulate: bool,
+    bs: usize,
+) {
+    let g = io::GradRows::Own(grad_out);
+    let (c, o, a) = (coef, dcoef, accumulate);
+    backward_rows_at(
+        level, rank, ids, c, sigmoid, input, g, grad_in, slot_grad, o, a, bs,
+    )
 }
 
 #[inline(always)]
@@ -260,9 +320,35 @@ dispatch! {
     pub fn forward_group_sums<A: Act> / forward_group_sums_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], sums: &mut [f32], group: usize, bs: usize) => forward_group_sums_any;
 }
 
-#[inline(always)]
+/// The last layer under a GroupSum head: [`backward`] with neuron `i`'s output gradient read
+/// from row `i / group` of `group_grad` (`[out_dim / group][bs]`, left as it is), so the head
+/// need not write a row per neuron.
 #[allow(clippy::too_many_arguments)]
-fn backward_group_any<S: Lanes, A: Act>(
+pub fn backward_group<A: Act>(
+    rank: usize,
+    ids: &[u32],
+    coef: &[f32],
+    sigmoid: bool,
+    input: &[A],
+    group_grad: &[A],
+    group: usize,
+    grad_in: Option<&mut [A]>,
+    slot_grad: Option<&mut [f32]>,
+    dcoef: &mut [f32],
+    accumulate: bool,
+    bs: usize,
+) {
+    let level = simd_level();
+    let (c, gg, o, a) = (coef, group_grad, dcoef, accumulate);
+    backward_group_at(
+        level, rank, ids, c, sigmoid, input, gg, group, grad_in, slot_grad, o, a, bs,
+    )
+}
+
+/// [`backward_group`] at a given SIMD level (capped at what the CPU has).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_group_at<A: Act>(
+    level: SimdLevel,
     rank: usize,
     ids: &[u32],
     coef: &[f32],
@@ -285,16 +371,9 @@ fn backward_group_any<S: Lanes, A: Act>(
         out_dim,
     };
     let (c, o, a) = (coef, dcoef, accumulate);
-    backward_rows::<S, A>(
-        rank, ids, c, sigmoid, input, g, grad_in, slot_grad, o, a, bs,
+    backward_rows_at(
+        level, rank, ids, c, sigmoid, input, g, grad_in, slot_grad, o, a, bs,
     )
-}
-
-dispatch! {
-    /// The last layer under a GroupSum head: [`backward`] with neuron `i`'s output gradient
-    /// read from row `i / group` of `group_grad` (`[out_dim / group][bs]`, left as it is), so
-    /// the head need not write a row per neuron.
-    pub fn backward_group<A: Act> / backward_group_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], group_grad: &[A], group: usize, grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_group_any;
 }
 
 #[inline(always)]

@@ -51,8 +51,9 @@ fn rank2_kernel_matches_the_lerp_tree() {
                 &ids, &coef, sigmoid, &input, own, &mut gi2, &mut s2, &mut d2, accumulate, bs,
             );
             let own = io::GradRows::Own(&mut gt);
-            backward_n::<Scalar, f32, Node<Pair>, 2, 4, true, true>(
-                &ids, &coef, sigmoid, &input, own, &mut git, &mut st, &mut dt, accumulate, bs,
+            let (gi, sg) = (Some(&mut git[..]), Some(&mut st[..]));
+            backward_n::<Scalar, f32, Node<Pair>, 2, 4, true>(
+                &ids, &coef, sigmoid, &input, own, gi, sg, &mut dt, accumulate, bs,
             );
             close(&d2, &dt, 1e-5, "coefficient gradient");
             close(&gi2, &git, 1e-5, "input gradient");
@@ -80,14 +81,14 @@ fn rank2_kernel_matches_the_lerp_tree() {
             let mut git = vec![0.0; in_dim * bs];
             let mut dt = vec![0.0; 4 * out_dim];
             let mut gt = g.clone();
-            backward_n::<Scalar, f32, Node<Pair>, 2, 4, true, false>(
+            backward_n::<Scalar, f32, Node<Pair>, 2, 4, true>(
                 &ids,
                 &coef,
                 sigmoid,
                 &input,
                 io::GradRows::Own(&mut gt),
-                &mut git,
-                &mut [],
+                Some(&mut git),
+                None,
                 &mut dt,
                 false,
                 bs,
@@ -257,8 +258,10 @@ fn multilinear(a: &[f32], x: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
 }
 
 /// The depth-first lerp tree (ranks 1 and 3–6) against the formula above, at every SIMD
-/// level: forward, coefficient, input and slot gradients, with and without the sigmoid, on 48
-/// samples (a pair of chunks and a chunk alone; slot gradients take single chunks throughout).
+/// level (the scalar lanes walk it by recursion, the others unrolled): forward, coefficient,
+/// input and slot gradients, with and without the sigmoid, with and without each of the
+/// input-side gradients, on 48 samples (a pair of chunks and a chunk alone; slot gradients
+/// take single chunks throughout).
 #[test]
 fn the_tree_kernels_are_the_multilinear_polynomial() {
     use crate::layer::kernel::{backward_at, forward_at};
@@ -308,16 +311,17 @@ fn the_tree_kernels_are_the_multilinear_polynomial() {
                 let mut y = vec![0.0; out_dim * bs];
                 forward_at(level, rank, &ids, &coef, sigmoid, &input, &mut y, bs);
                 close(&y, &f32s(&y_ref), 1e-5, &format!("{what} forward"));
-                for slots in [false, true] {
+                for (inputs, slots) in [(true, false), (true, true), (false, true), (false, false)]
+                {
                     let (mut gi, mut d) = (vec![0.0; in_dim * bs], vec![0.0; k * out_dim]);
                     let mut sg = vec![0.0; rank * out_dim * bs];
                     let mut go = g.clone();
                     let sgo = slots.then_some(&mut sg[..]);
-                    let (x, gin) = (&input, Some(&mut gi[..]));
+                    let (x, gin) = (&input, inputs.then_some(&mut gi[..]));
                     backward_at(
                         level, rank, &ids, &coef, sigmoid, x, &mut go, gin, sgo, &mut d, false, bs,
                     );
-                    let what = format!("{what} slots {slots}");
+                    let what = format!("{what} inputs {inputs} slots {slots}");
                     assert!(go.iter().all(|&v| v == 0.0), "{what}: consumed");
                     close(
                         &d,
@@ -325,7 +329,9 @@ fn the_tree_kernels_are_the_multilinear_polynomial() {
                         1e-5,
                         &format!("{what} coefficient gradient"),
                     );
-                    close(&gi, &f32s(&dx_ref), 1e-5, &format!("{what} input gradient"));
+                    if inputs {
+                        close(&gi, &f32s(&dx_ref), 1e-5, &format!("{what} input gradient"));
+                    }
                     if slots {
                         close(
                             &sg,

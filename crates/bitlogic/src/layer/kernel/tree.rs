@@ -47,14 +47,19 @@ pub(super) struct Walk<'a, S: Lanes, const N: usize> {
     first: bool,
 }
 
-/// A subtree: its height (0 for a pair of corners, which reads input n − 1) and its pairs.
+/// A subtree whose first pair is `m`.
 pub(super) trait Tree {
+    /// Its value.
+    fn value<S: Lanes, const N: usize>(xs: &[S::V; N], a: &[f32], d: &[f32; 32], m: usize) -> S::V;
+    /// Sends the gradient `w` down it; returns its value.
+    fn back<S: Lanes, const N: usize>(t: &mut Walk<'_, S, N>, m: usize, w: S::V) -> S::V;
+}
+
+/// A subtree whose shape is its type: its height (0 for a pair of corners, which reads input
+/// n − 1) and its number of pairs.
+pub(super) trait Shape: Tree {
     const LEVEL: usize;
     const PAIRS: usize;
-    /// The value of the subtree whose first pair is `m`.
-    fn value<S: Lanes, const N: usize>(xs: &[S::V; N], a: &[f32], d: &[f32; 32], m: usize) -> S::V;
-    /// Sends the gradient `w` down the subtree whose first pair is `m`; returns its value.
-    fn back<S: Lanes, const N: usize>(t: &mut Walk<'_, S, N>, m: usize, w: S::V) -> S::V;
 }
 
 /// Two corners, lerped by the last input.
@@ -63,62 +68,151 @@ pub(super) struct Pair;
 /// Two subtrees `C`, lerped by the input above theirs.
 pub(super) struct Node<C>(PhantomData<C>);
 
-impl Tree for Pair {
-    const LEVEL: usize = 0;
-    const PAIRS: usize = 1;
+/// The whole tree of rank N, walked by recursion on the height at run time: the same
+/// operations in the same order as the unrolled shapes, in a fraction of the code. For lanes
+/// that do not unroll (`Lanes::UNROLL`).
+pub(super) struct Looped;
 
+/// `l + x·(h − l)`.
+#[inline(always)]
+fn lerp<S: Lanes>(x: S::V, l: S::V, h: S::V) -> S::V {
+    S::fma(x, S::sub(h, l), l)
+}
+
+/// The value of pair `m`.
+#[inline(always)]
+fn pair_value<S: Lanes>(x: S::V, a: &[f32], d: &[f32; 32], m: usize) -> S::V {
+    S::fma(x, S::splat(d[m]), S::splat(a[2 * m]))
+}
+
+/// Pair `m` receives `w`: its input gradient and corner sums are gathered.
+#[inline(always)]
+fn pair_back<S: Lanes, const N: usize>(t: &mut Walk<'_, S, N>, m: usize, w: S::V) -> S::V {
+    let x = t.xs[N - 1];
+    let d = S::splat(t.d[m]);
+    if t.want_dx {
+        t.dx_last[m % 4] = S::fma(w, d, t.dx_last[m % 4]);
+    }
+    let (e, o) = (t.base + 2 * m, t.base + 2 * m + 1);
+    if t.first {
+        t.da[e] = w;
+        t.da[o] = S::mul(w, x);
+    } else {
+        t.da[e] = S::add(t.da[e], w);
+        t.da[o] = S::fma(w, x, t.da[o]);
+    }
+    S::fma(x, d, S::splat(t.a[2 * m]))
+}
+
+/// The weights a node at height `level` passes to its low and high child.
+#[inline(always)]
+fn node_split<S: Lanes, const N: usize>(t: &Walk<'_, S, N>, level: usize, w: S::V) -> (S::V, S::V) {
+    let wh = S::mul(w, t.xs[N - 1 - level]);
+    (S::sub(w, wh), wh)
+}
+
+/// A node at height `level` over pair `m`, given its children's values: adds its share of
+/// ∂L/∂x_j and returns its value.
+#[inline(always)]
+fn node_join<S: Lanes, const N: usize>(
+    t: &mut Walk<'_, S, N>,
+    level: usize,
+    m: usize,
+    w: S::V,
+    l: S::V,
+    h: S::V,
+) -> S::V {
+    let j = N - 1 - level;
+    let diff = S::sub(h, l);
+    if t.want_dx {
+        if level == 1 {
+            let p = (m / 2) % 2;
+            t.dx_next[p] = S::fma(w, diff, t.dx_next[p]);
+        } else {
+            t.dx[j] = S::fma(w, diff, t.dx[j]);
+        }
+    }
+    S::fma(t.xs[j], diff, l)
+}
+
+impl Tree for Pair {
     #[inline(always)]
     fn value<S: Lanes, const N: usize>(xs: &[S::V; N], a: &[f32], d: &[f32; 32], m: usize) -> S::V {
-        S::fma(xs[N - 1], S::splat(d[m]), S::splat(a[2 * m]))
+        pair_value::<S>(xs[N - 1], a, d, m)
     }
 
     #[inline(always)]
     fn back<S: Lanes, const N: usize>(t: &mut Walk<'_, S, N>, m: usize, w: S::V) -> S::V {
-        let x = t.xs[N - 1];
-        let d = S::splat(t.d[m]);
-        if t.want_dx {
-            t.dx_last[m % 4] = S::fma(w, d, t.dx_last[m % 4]);
-        }
-        let (e, o) = (t.base + 2 * m, t.base + 2 * m + 1);
-        if t.first {
-            t.da[e] = w;
-            t.da[o] = S::mul(w, x);
-        } else {
-            t.da[e] = S::add(t.da[e], w);
-            t.da[o] = S::fma(w, x, t.da[o]);
-        }
-        S::fma(x, d, S::splat(t.a[2 * m]))
+        pair_back(t, m, w)
     }
 }
 
-impl<C: Tree> Tree for Node<C> {
-    const LEVEL: usize = C::LEVEL + 1;
-    const PAIRS: usize = 2 * C::PAIRS;
+impl Shape for Pair {
+    const LEVEL: usize = 0;
+    const PAIRS: usize = 1;
+}
 
+impl<C: Shape> Tree for Node<C> {
     #[inline(always)]
     fn value<S: Lanes, const N: usize>(xs: &[S::V; N], a: &[f32], d: &[f32; 32], m: usize) -> S::V {
         let l = C::value::<S, N>(xs, a, d, m);
         let h = C::value::<S, N>(xs, a, d, m + C::PAIRS);
-        S::fma(xs[N - 1 - Self::LEVEL], S::sub(h, l), l)
+        lerp::<S>(xs[N - 1 - Self::LEVEL], l, h)
     }
 
     #[inline(always)]
     fn back<S: Lanes, const N: usize>(t: &mut Walk<'_, S, N>, m: usize, w: S::V) -> S::V {
-        let j = N - 1 - Self::LEVEL;
-        let x = t.xs[j];
-        let wh = S::mul(w, x);
-        let l = C::back::<S, N>(t, m, S::sub(w, wh));
+        let (wl, wh) = node_split(t, Self::LEVEL, w);
+        let l = C::back::<S, N>(t, m, wl);
         let h = C::back::<S, N>(t, m + C::PAIRS, wh);
-        let diff = S::sub(h, l);
-        if t.want_dx {
-            if Self::LEVEL == 1 {
-                let p = (m / 2) % 2;
-                t.dx_next[p] = S::fma(w, diff, t.dx_next[p]);
-            } else {
-                t.dx[j] = S::fma(w, diff, t.dx[j]);
-            }
-        }
-        S::fma(x, diff, l)
+        node_join(t, Self::LEVEL, m, w, l, h)
+    }
+}
+
+impl<C: Shape> Shape for Node<C> {
+    const LEVEL: usize = C::LEVEL + 1;
+    const PAIRS: usize = 2 * C::PAIRS;
+}
+
+fn looped_value<S: Lanes, const N: usize>(
+    xs: &[S::V; N],
+    a: &[f32],
+    d: &[f32; 32],
+    level: usize,
+    m: usize,
+) -> S::V {
+    if level == 0 {
+        return pair_value::<S>(xs[N - 1], a, d, m);
+    }
+    let l = looped_value::<S, N>(xs, a, d, level - 1, m);
+    let h = looped_value::<S, N>(xs, a, d, level - 1, m + (1 << (level - 1)));
+    lerp::<S>(xs[N - 1 - level], l, h)
+}
+
+fn looped_back<S: Lanes, const N: usize>(
+    t: &mut Walk<'_, S, N>,
+    level: usize,
+    m: usize,
+    w: S::V,
+) -> S::V {
+    if level == 0 {
+        return pair_back(t, m, w);
+    }
+    let (wl, wh) = node_split(t, level, w);
+    let l = looped_back(t, level - 1, m, wl);
+    let h = looped_back(t, level - 1, m + (1 << (level - 1)), wh);
+    node_join(t, level, m, w, l, h)
+}
+
+impl Tree for Looped {
+    #[inline(always)]
+    fn value<S: Lanes, const N: usize>(xs: &[S::V; N], a: &[f32], d: &[f32; 32], m: usize) -> S::V {
+        looped_value::<S, N>(xs, a, d, N - 1, m)
+    }
+
+    #[inline(always)]
+    fn back<S: Lanes, const N: usize>(t: &mut Walk<'_, S, N>, m: usize, w: S::V) -> S::V {
+        looped_back(t, N - 1, m, w)
     }
 }
 
@@ -290,22 +384,30 @@ pub(super) fn backward_n<
     const N: usize,
     const K: usize,
     const DX: bool,
-    const SLOT: bool,
 >(
     ids: &[u32],
     coef: &[f32],
     sigmoid: bool,
     input: &[A],
     mut grad_out: GradRows<A>,
-    grad_in: &mut [A],
-    slot_grad: &mut [f32],
+    grad_in: Option<&mut [A]>,
+    slot_grad: Option<&mut [f32]>,
     dcoef: &mut [f32],
     accumulate: bool,
     bs: usize,
 ) {
     let in_dim = input.len() / bs;
-    assert!(!DX || grad_in.len() == input.len());
-    assert!(!SLOT || slot_grad.len() == grad_out.len(bs) * bs * N);
+    // The walk gathers ∂L/∂x only with `DX` (a constant, so that the first layer's walk
+    // skips it); where it goes, to `grad_in` or `slot_grad` or both, is decided per chunk.
+    assert_eq!(DX, grad_in.is_some() || slot_grad.is_some());
+    let gi = grad_in.map(|g| {
+        assert_eq!(g.len(), input.len());
+        g.as_mut_ptr()
+    });
+    let sg = slot_grad.map(|s| {
+        assert_eq!(s.len(), grad_out.len(bs) * bs * N);
+        s.as_mut_ptr()
+    });
     // Coefficient gradients are reduced 16 vectors at a time (`hsum16`), so below rank 4 the
     // vectors of 16 / K consecutive neurons gather here first, at `base`; their 16
     // coefficients are contiguous in `dcoef`.
@@ -318,8 +420,8 @@ pub(super) fn backward_n<
         if i + PREFETCH < out_dim {
             let next = &ids[(i + PREFETCH) * N..(i + PREFETCH + 1) * N];
             prefetch_rows(input.as_ptr(), next, bs);
-            if DX {
-                prefetch_rows(grad_in.as_ptr(), next, bs);
+            if let Some(gi) = gi {
+                prefetch_rows(gi as *const A, next, bs);
             }
         }
         let rows = rows::<N>(&ids[i * N..i * N + N], in_dim, bs);
@@ -329,11 +431,11 @@ pub(super) fn backward_n<
             a,
             d: &d,
             base: (i % per) * K,
-            want_dx: DX || SLOT,
+            want_dx: DX,
         };
         // Pairs of chunks as in `forward_n`, but where slot gradients are kept: their f32
         // rows are read per sample in row order.
-        let pairs = if SLOT {
+        let pairs = if sg.is_some() {
             0
         } else {
             bs / (2 * LANES) * (2 * LANES)
@@ -354,9 +456,9 @@ pub(super) fn backward_n<
                 let wb = arriving::<S, T, N>(sigmoid, gb, &xb, &nb);
                 let dxa = walk::<S, T, N>(xa, wa, &nb, &mut da, c == 0);
                 let dxb = walk::<S, T, N>(xb, wb, &nb, &mut da, false);
-                if DX {
+                if let Some(gi) = gi {
                     for j in 0..N {
-                        let p = grad_in.as_mut_ptr().add(rows[j] + c);
+                        let p = gi.add(rows[j] + c);
                         let (u, v) = A::load2::<S>(p);
                         A::store2::<S>(p, S::add(u, dxa[j]), S::add(v, dxb[j]));
                     }
@@ -364,8 +466,7 @@ pub(super) fn backward_n<
             }
         }
         for c in (pairs..bs).step_by(LANES) {
-            // SAFETY: as above, with c + 16 <= bs; with SLOT, `slot_grad` holds N rows per
-            // neuron.
+            // SAFETY: as above, with c + 16 <= bs; `slot_grad` holds N rows per neuron.
             unsafe {
                 let xs = load_inputs::<S, A, N>(input, &rows, c);
                 let gv = A::load::<S>(g.add(c));
@@ -374,15 +475,15 @@ pub(super) fn backward_n<
                 }
                 let w = arriving::<S, T, N>(sigmoid, gv, &xs, &nb);
                 let dx = walk::<S, T, N>(xs, w, &nb, &mut da, c == 0);
-                if DX {
+                if let Some(gi) = gi {
                     for j in 0..N {
-                        let p = grad_in.as_mut_ptr().add(rows[j] + c);
+                        let p = gi.add(rows[j] + c);
                         A::store::<S>(p, S::add(A::load::<S>(p), dx[j]));
                     }
                 }
-                if SLOT {
+                if let Some(sg) = sg {
                     for (j, v) in dx.iter().enumerate() {
-                        S::store(slot_grad.as_mut_ptr().add((i * N + j) * bs + c), *v);
+                        S::store(sg.add((i * N + j) * bs + c), *v);
                     }
                 }
             }
@@ -410,19 +511,31 @@ pub(super) fn backward_n<
     );
 }
 
-/// Calls `$f` with the tree of rank `$rank` (ranks other than 2; rank 2 has `rank2`).
+/// Calls `$f` with the tree of rank `$rank`, other than 2 (rank 2 has `rank2`): unrolled
+/// where the lanes are, else `Looped`.
 macro_rules! by_tree {
     ($rank:expr, $f:ident $(::<$($c:tt),*>)?, ($($arg:expr),*)) => {{
-        use $crate::layer::kernel::tree::{Node, Pair};
+        use $crate::layer::kernel::tree::{Looped, Node, Pair};
         type T3 = Node<Node<Pair>>;
-        match $rank {
-            1 => $f::<S, A, Pair, 1, 2 $($(, $c)*)?>($($arg),*),
-            2 => $f::<S, A, Node<Pair>, 2, 4 $($(, $c)*)?>($($arg),*),
-            3 => $f::<S, A, T3, 3, 8 $($(, $c)*)?>($($arg),*),
-            4 => $f::<S, A, Node<T3>, 4, 16 $($(, $c)*)?>($($arg),*),
-            5 => $f::<S, A, Node<Node<T3>>, 5, 32 $($(, $c)*)?>($($arg),*),
-            6 => $f::<S, A, Node<Node<Node<T3>>>, 6, 64 $($(, $c)*)?>($($arg),*),
-            r => unreachable!("rank {r} is rejected when the layer is built"),
+        // `S::UNROLL` is a constant: the branch not taken is never instantiated.
+        if S::UNROLL {
+            match $rank {
+                1 => $f::<S, A, Pair, 1, 2 $($(, $c)*)?>($($arg),*),
+                3 => $f::<S, A, T3, 3, 8 $($(, $c)*)?>($($arg),*),
+                4 => $f::<S, A, Node<T3>, 4, 16 $($(, $c)*)?>($($arg),*),
+                5 => $f::<S, A, Node<Node<T3>>, 5, 32 $($(, $c)*)?>($($arg),*),
+                6 => $f::<S, A, Node<Node<Node<T3>>>, 6, 64 $($(, $c)*)?>($($arg),*),
+                r => unreachable!("rank {r} is rejected when the layer is built, 2 has its kernel"),
+            }
+        } else {
+            match $rank {
+                1 => $f::<S, A, Looped, 1, 2 $($(, $c)*)?>($($arg),*),
+                3 => $f::<S, A, Looped, 3, 8 $($(, $c)*)?>($($arg),*),
+                4 => $f::<S, A, Looped, 4, 16 $($(, $c)*)?>($($arg),*),
+                5 => $f::<S, A, Looped, 5, 32 $($(, $c)*)?>($($arg),*),
+                6 => $f::<S, A, Looped, 6, 64 $($(, $c)*)?>($($arg),*),
+                r => unreachable!("rank {r} is rejected when the layer is built, 2 has its kernel"),
+            }
         }
     }};
 }
