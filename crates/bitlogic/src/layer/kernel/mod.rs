@@ -12,6 +12,10 @@
 //! The kernels are written once over fixed 16-lane arrays and instantiated per SIMD
 //! level with `target_feature`, so the compiler emits AVX-512, AVX2 or plain code from
 //! the same source; the scalar references and the gradient checks are in `layer/tests.rs`.
+//! The SIMD levels unroll the tree walk; the scalar level walks it by recursion (the same
+//! operations in the same order), since unrolled on sixteen separate floats it costs more
+//! compile time than every other instance together and buys speed only where there is no
+//! SIMD level to use.
 //! Rank 2, the hot case, is written out as a bilinear polynomial in `rank2.rs` (fewer vector
 //! operations per chunk); `tests.rs` here checks it against the tree.
 //! Activation rows (`input`, `output`, `grad_out`, `grad_in`) are generic over their storage
