@@ -16,6 +16,11 @@
 /// available (the dispatcher guarantees it).
 pub trait Lanes {
     type V: Copy;
+    /// Whether kernels unroll the lerp tree for these lanes (`kernel::tree`). Not for the
+    /// scalar lanes: an unrolled rank-6 walk on sixteen separate floats is some thousands of
+    /// instructions per chunk for the compiler to vectorize back, once per storage type and
+    /// kernel variant, and the scalar fallback is not where speed matters.
+    const UNROLL: bool = true;
     /// # Safety
     /// `p` must point to 16 readable floats.
     unsafe fn load(p: *const f32) -> Self::V;
@@ -174,6 +179,7 @@ pub struct Scalar;
 
 impl Lanes for Scalar {
     type V = [f32; 16];
+    const UNROLL: bool = false;
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self::V {
         std::ptr::read_unaligned(p as *const [f32; 16])

@@ -260,6 +260,38 @@ impl LogicDense {
         })
     }
 
+    /// Renumbers the neurons within each run of `group` consecutive ones in the order of
+    /// their inputs (`connections::input_order`), keeping each neuron's weights and, for
+    /// learnable connections, its candidates and logits with it. The layer computes the
+    /// same functions, listed in another order; whoever reads its outputs must be renumbered
+    /// to match (a fresh model's next layer, drawn independently, need not be).
+    pub fn order_by_inputs(&mut self, group: usize) {
+        let rank = self.rank();
+        let order = connections::input_order(&self.ids, rank, group);
+        let permute = |v: &[f32], per: usize| -> Vec<f32> {
+            order
+                .iter()
+                .flat_map(|&i| &v[i * per..(i + 1) * per])
+                .copied()
+                .collect()
+        };
+        let permute_ids = |v: &[u32], per: usize| -> Vec<u32> {
+            order
+                .iter()
+                .flat_map(|&i| &v[i * per..(i + 1) * per])
+                .copied()
+                .collect()
+        };
+        let wpn = self.weights.len() / self.out_dim();
+        self.ids = permute_ids(&self.ids, rank);
+        self.weights = permute(&self.weights, wpn);
+        if !self.candidates.is_empty() {
+            let per = self.candidates.len() / self.out_dim();
+            self.candidates = permute_ids(&self.candidates, per);
+            self.conn_logits = permute(&self.conn_logits, per);
+        }
+    }
+
     /// Rebuilds a layer with fixed connections from stored parts.
     pub fn from_parts(config: LayerConfig, ids: Vec<u32>, weights: Vec<f32>) -> Result<Self> {
         Self::from_parts_learnable(config, ids, weights, Vec::new(), Vec::new())

@@ -89,31 +89,31 @@ pub fn bf16_instructions() -> bool {
     })
 }
 
-/// Defines `pub fn NAME(args)`, which runs `BODY::<L: Lanes>(args)` compiled for [`simd_level`], and
-/// `pub fn AT(level, args)`, which forces a level (capped at what the CPU has; tests compare
-/// levels with it). With `pub fn NAME<A: Act> / AT (args)` both are generic over the storage
-/// type `A` and run `BODY::<L, A>(args)`; at the AVX-512 level, bf16 rows use the
-/// `Avx512Bf16` lanes where [`bf16_instructions`] says so.
+/// Defines `fn NAME(args)`, with the visibility given, which runs `BODY::<L: Lanes>(args)`
+/// compiled for [`simd_level`], and `fn AT(level, args)`, which forces a level (capped at
+/// what the CPU has; tests compare levels with it). With `fn NAME<A: Act> / AT (args)` both
+/// are generic over the storage type `A` and run `BODY::<L, A>(args)`; at the AVX-512
+/// level, bf16 rows use the `Avx512Bf16` lanes where [`bf16_instructions`] says so.
 macro_rules! dispatch {
-    ($(#[$m:meta])* pub fn $name:ident / $at:ident ($($a:ident: $t:ty),*) => $body:ident;) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident / $at:ident ($($a:ident: $t:ty),*) => $body:ident;) => {
         $crate::layer::simd::dispatch! {
-            @emit [$(#[$m])*] $name $at [] [] ($($a: $t),*) $body
+            @emit [$(#[$m])*] [$vis] $name $at [] [] ($($a: $t),*) $body
         }
     };
-    ($(#[$m:meta])* pub fn $name:ident<$g:ident: $bound:path> / $at:ident ($($a:ident: $t:ty),*) => $body:ident;) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident<$g:ident: $bound:path> / $at:ident ($($a:ident: $t:ty),*) => $body:ident;) => {
         $crate::layer::simd::dispatch! {
-            @emit [$(#[$m])*] $name $at [<$g: $bound>] [$g] ($($a: $t),*) $body
+            @emit [$(#[$m])*] [$vis] $name $at [<$g: $bound>] [$g] ($($a: $t),*) $body
         }
     };
-    (@emit [$(#[$m:meta])*] $name:ident $at:ident [$($gen:tt)*] [$($g:ident)?] ($($a:ident: $t:ty),*) $body:ident) => {
+    (@emit [$(#[$m:meta])*] [$vis:vis] $name:ident $at:ident [$($gen:tt)*] [$($g:ident)?] ($($a:ident: $t:ty),*) $body:ident) => {
         $(#[$m])*
-        #[allow(clippy::too_many_arguments)]
-        pub fn $name $($gen)* ($($a: $t),*) {
+        #[allow(clippy::too_many_arguments, dead_code)]
+        $vis fn $name $($gen)* ($($a: $t),*) {
             $at $(::<$g>)? ($crate::layer::simd::simd_level(), $($a),*)
         }
 
         #[allow(clippy::too_many_arguments)]
-        pub fn $at $($gen)* (level: $crate::layer::simd::SimdLevel, $($a: $t),*) {
+        $vis fn $at $($gen)* (level: $crate::layer::simd::SimdLevel, $($a: $t),*) {
             use $crate::layer::simd::{detected_level, SimdLevel};
             #[cfg(target_arch = "x86_64")]
             {

@@ -604,3 +604,63 @@ fn dwn_hard_forward_and_luts_agree() {
         }
     }
 }
+
+/// Renumbering by inputs moves each neuron whole: its outputs, weights, candidates and logits
+/// land on its new number, and numbers follow the inputs within each group only.
+#[test]
+fn ordering_by_inputs_moves_whole_neurons() {
+    let (rank, group, bs) = (3, 4, 8);
+    for learnable in [false, true] {
+        let mut c = LayerConfig::new(9, 12, rank);
+        if learnable {
+            c.connections = ConnectionKind::Learnable;
+            c.num_candidates = 3;
+        }
+        let mut l = LogicDense::new(c, &mut Rng::new(21)).unwrap();
+        let mut r = Rng::new(22);
+        l.weights.iter_mut().for_each(|w| *w = r.uniform() - 0.5);
+        l.conn_logits.iter_mut().for_each(|w| *w = r.uniform());
+        let bits: Vec<u8> = (0..l.in_dim() * bs)
+            .map(|_| (r.uniform() < 0.5) as u8)
+            .collect();
+        let before = l.clone();
+        let order = connections::input_order(&l.ids, rank, group);
+        l.order_by_inputs(group);
+        let (y0, y1) = (lut_outputs(&before, &bits, bs), lut_outputs(&l, &bits, bs));
+        let wpn = l.weights.len() / l.out_dim();
+        let cpn = l.candidates.len() / l.out_dim();
+        for (new, &old) in order.iter().enumerate() {
+            let row = |v: &[u8], i: usize| v[i * bs..(i + 1) * bs].to_vec();
+            assert_eq!(row(&y1, new), row(&y0, old), "outputs of neuron {old}");
+            assert_eq!(
+                l.ids[new * rank..][..rank],
+                before.ids[old * rank..][..rank]
+            );
+            assert_eq!(
+                l.weights[new * wpn..][..wpn],
+                before.weights[old * wpn..][..wpn]
+            );
+            assert_eq!(
+                l.candidates[new * cpn..][..cpn],
+                before.candidates[old * cpn..][..cpn]
+            );
+            assert_eq!(
+                l.conn_logits[new * cpn..][..cpn],
+                before.conn_logits[old * cpn..][..cpn]
+            );
+            assert_eq!(old / group, new / group, "neuron {old} left its group");
+        }
+        for g in l.ids.chunks(rank * group) {
+            let rows: Vec<&[u32]> = g.chunks(rank).collect();
+            assert!(
+                rows.windows(2).all(|w| w[0] <= w[1]),
+                "{rows:?} not in order"
+            );
+        }
+        assert_ne!(
+            order,
+            (0..12).collect::<Vec<_>>(),
+            "a draw already in order tests nothing"
+        );
+    }
+}

@@ -4,15 +4,18 @@
 //! `y = act(Σ_k a_k φ_k(x))`. Evaluating that sum as a tree of linear interpolations,
 //! one level per input starting from the least significant address bit (input n−1),
 //! costs 2^n − 1 fused multiply-adds per sample and needs no 2^n×batch intermediates.
-//! The backward pass replays the tree for a 16-sample chunk in registers, then walks it
-//! top-down: a node's gradient splits into (1 − x_j)·d and x_j·d for its children, and
-//! x_j's gradient gathers d·(hi − lo). The leaves' gradients are ∂L/∂a_k.
+//! The backward pass walks the same tree depth first, sending the gradient down and the
+//! subtrees' values up (`tree.rs`, which has the math).
 //!
 //! Rows are `bs` samples long (a multiple of [`LANES`]); `input` is `[in_dim][bs]`,
 //! `output` `[out_dim][bs]`, `ids` `[out_dim][n]`, `coef` `[out_dim][2^n]`.
 //! The kernels are written once over fixed 16-lane arrays and instantiated per SIMD
 //! level with `target_feature`, so the compiler emits AVX-512, AVX2 or plain code from
 //! the same source; the scalar references and the gradient checks are in `layer/tests.rs`.
+//! The SIMD levels unroll the tree walk; the scalar level walks it by recursion (the same
+//! operations in the same order), since unrolled on sixteen separate floats it costs more
+//! compile time than every other instance together and buys speed only where there is no
+//! SIMD level to use.
 //! Rank 2, the hot case, is written out as a bilinear polynomial in `rank2.rs` (fewer vector
 //! operations per chunk); `tests.rs` here checks it against the tree.
 //! Activation rows (`input`, `output`, `grad_out`, `grad_in`) are generic over their storage
@@ -21,10 +24,12 @@
 use super::act::Act;
 use super::lanes::Lanes;
 use super::param::Parametrization;
-use super::simd::dispatch;
+use super::simd::{dispatch, simd_level, SimdLevel};
 
 mod io;
 mod rank2;
+mod tree;
+use tree::{backward_n, forward_n};
 #[cfg(test)]
 mod tests;
 
@@ -56,236 +61,6 @@ pub fn exp_approx(x: f32) -> f32 {
 #[inline(always)]
 pub fn sigmoid_approx(z: f32) -> f32 {
     1.0 / (1.0 + exp_approx(-z))
-}
-
-/// The first level of the lerp tree pairs corners 2m and 2m+1 (they differ in input n−1):
-/// their low value and their difference, broadcast to all lanes into `lo[..K/2]`, `d[..K/2]`.
-/// The arrays live across neurons (entries ≥ K/2 are never read), so nothing is zeroed here:
-/// at rank 6 that would be an 8 KB memset per neuron.
-#[inline(always)]
-fn first_level<S: Lanes, const K: usize>(a: &[f32], lo: &mut [S::V; K], d: &mut [S::V; K]) {
-    // Plain loops rather than `array::from_fn`: at K = 16 and up the latter is not inlined,
-    // and its closure then calls the broadcast intrinsic out of line, once per entry.
-    for m in 0..K / 2 {
-        lo[m] = S::splat(a[2 * m]);
-        d[m] = S::splat(a[2 * m + 1] - a[2 * m]);
-    }
-}
-
-#[inline(always)]
-fn forward_n<S: Lanes, A: Act, const N: usize, const K: usize, O: io::Sink<S, A>>(
-    ids: &[u32],
-    coef: &[f32],
-    sigmoid: bool,
-    input: &[A],
-    out: &mut O,
-    bs: usize,
-) {
-    let in_dim = input.len() / bs;
-    let (mut lo, mut d) = ([S::splat(0.0); K], [S::splat(0.0); K]);
-    // The tree's nodes: entries are written before they are read in every chunk.
-    let mut t = [S::splat(0.0); K];
-    let out_dim = out.len();
-    for i in 0..out_dim {
-        let id = &ids[i * N..i * N + N];
-        let a = &coef[i * K..i * K + K];
-        if i + PREFETCH < out_dim {
-            prefetch_rows(
-                input.as_ptr(),
-                &ids[(i + PREFETCH) * N..(i + PREFETCH + 1) * N],
-                bs,
-            );
-        }
-        // Bounds are checked once per neuron; the chunk loop then reads through raw pointers.
-        let mut rows = [input.as_ptr(); N];
-        for j in 0..N {
-            let r = id[j] as usize;
-            assert!(r < in_dim);
-            rows[j] = input[r * bs..].as_ptr();
-        }
-        first_level::<S, K>(a, &mut lo, &mut d);
-        for c in (0..bs).step_by(LANES) {
-            // SAFETY: every row holds `bs` values and c + 16 <= bs.
-            unsafe {
-                let x = A::load::<S>(rows[N - 1].add(c));
-                for m in 0..K / 2 {
-                    t[m] = S::fma(x, d[m], lo[m]);
-                }
-                let mut len = K / 2;
-                let mut j = N - 1;
-                while len > 1 {
-                    j -= 1;
-                    len /= 2;
-                    let x = A::load::<S>(rows[j].add(c));
-                    for m in 0..len {
-                        t[m] = S::fma(x, S::sub(t[2 * m + 1], t[2 * m]), t[2 * m]);
-                    }
-                }
-                let y = if sigmoid { S::sigmoid(t[0]) } else { t[0] };
-                out.put(i, c, y);
-            }
-        }
-    }
-}
-
-/// Offset of tree level `lev` in the flat node array (level 0 has K/2 nodes, the root is at K−2).
-#[inline(always)]
-const fn off(k: usize, lev: usize) -> usize {
-    k - (k >> lev)
-}
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn backward_n<
-    S: Lanes,
-    A: Act,
-    const N: usize,
-    const K: usize,
-    const DX: bool,
-    const SLOT: bool,
->(
-    ids: &[u32],
-    coef: &[f32],
-    sigmoid: bool,
-    input: &[A],
-    mut grad_out: io::GradRows<A>,
-    grad_in: &mut [A],
-    slot_grad: &mut [f32],
-    dcoef: &mut [f32],
-    accumulate: bool,
-    bs: usize,
-) {
-    let in_dim = input.len() / bs;
-    assert!(!DX || grad_in.len() == input.len());
-    assert!(!SLOT || slot_grad.len() == grad_out.len(bs) * bs * N);
-    // Tree values and their gradients: every entry is written before it is read in each
-    // chunk, so they are initialised once per call, not per chunk (a 4 KB memset at rank 6).
-    let mut nodes = [S::splat(0.0); K];
-    let mut gn = [S::splat(0.0); K];
-    // Coefficient gradients, one vector per coefficient: the first chunk writes them, later
-    // ones add. They are reduced 16 vectors at a time (`hsum16`), so below rank 4 the
-    // vectors of 16 / K consecutive neurons gather here first, at `base`; their 16
-    // coefficients are contiguous in `dcoef`.
-    let mut da = [S::splat(0.0); 64];
-    let per = if K < LANES { LANES / K } else { 1 };
-    let out_dim = grad_out.len(bs);
-    let (mut lo, mut d) = ([S::splat(0.0); K], [S::splat(0.0); K]);
-    for i in 0..out_dim {
-        let (g, clear) = grad_out.row(i, bs);
-        let id = &ids[i * N..i * N + N];
-        let a = &coef[i * K..i * K + K];
-        if i + PREFETCH < out_dim {
-            let next = &ids[(i + PREFETCH) * N..(i + PREFETCH + 1) * N];
-            prefetch_rows(input.as_ptr(), next, bs);
-            if DX {
-                prefetch_rows(grad_in.as_ptr(), next, bs);
-            }
-        }
-        let base = (i % per) * K;
-        let mut rows = [0usize; N];
-        for j in 0..N {
-            let r = id[j] as usize;
-            assert!(r < in_dim);
-            rows[j] = r * bs;
-        }
-        first_level::<S, K>(a, &mut lo, &mut d);
-        for c in (0..bs).step_by(LANES) {
-            // SAFETY: rows were bounds-checked above and c + 16 <= bs.
-            unsafe {
-                let mut xs = [S::splat(0.0); N];
-                for j in 0..N {
-                    xs[j] = A::load::<S>(input.as_ptr().add(rows[j] + c));
-                }
-                for m in 0..K / 2 {
-                    nodes[m] = S::fma(xs[N - 1], d[m], lo[m]);
-                }
-                // The root (level N − 1) is read only by the sigmoid's derivative; the input
-                // gradients need the levels below it.
-                let top = if sigmoid { N } else { N - 1 };
-                for lev in 1..top {
-                    let j = N - 1 - lev;
-                    let (p, q) = (off(K, lev - 1), off(K, lev));
-                    for m in 0..K >> (lev + 1) {
-                        let (l, h) = (nodes[p + 2 * m], nodes[p + 2 * m + 1]);
-                        nodes[q + m] = S::fma(xs[j], S::sub(h, l), l);
-                    }
-                }
-                let gv = A::load::<S>(g.add(c));
-                // Consumed: cleared while its line is in cache, so that the buffer is zero
-                // when it next gathers input gradients (no separate memset pass).
-                if clear {
-                    A::store::<S>(g.add(c), S::splat(0.0));
-                }
-                gn[K - 2] = if sigmoid {
-                    let y = S::sigmoid(nodes[K - 2]);
-                    S::mul(gv, S::mul(y, S::sub(S::splat(1.0), y)))
-                } else {
-                    gv
-                };
-                let mut dx = [S::splat(0.0); N];
-                for lev in (1..N).rev() {
-                    let j = N - 1 - lev;
-                    let (p, q) = (off(K, lev - 1), off(K, lev));
-                    for m in 0..K >> (lev + 1) {
-                        let dn = gn[q + m];
-                        if DX || SLOT {
-                            dx[j] =
-                                S::fma(dn, S::sub(nodes[p + 2 * m + 1], nodes[p + 2 * m]), dx[j]);
-                        }
-                        let hi = S::mul(dn, xs[j]);
-                        gn[p + 2 * m] = S::sub(dn, hi);
-                        gn[p + 2 * m + 1] = hi;
-                    }
-                }
-                for m in 0..K / 2 {
-                    let dn = gn[m];
-                    if DX || SLOT {
-                        dx[N - 1] = S::fma(dn, d[m], dx[N - 1]);
-                    }
-                    // Σ dn and Σ dn·x; the pair's gradients are their difference and the
-                    // latter, taken once per neuron below (two operations fewer per chunk).
-                    let (e, o) = (base + 2 * m, base + 2 * m + 1);
-                    if c == 0 {
-                        da[e] = dn;
-                        da[o] = S::mul(dn, xs[N - 1]);
-                    } else {
-                        da[e] = S::add(da[e], dn);
-                        da[o] = S::fma(dn, xs[N - 1], da[o]);
-                    }
-                }
-                if DX {
-                    for j in 0..N {
-                        let p = grad_in.as_mut_ptr().add(rows[j] + c);
-                        A::store::<S>(p, S::add(A::load::<S>(p), dx[j]));
-                    }
-                }
-                if SLOT {
-                    for (j, v) in dx.iter().enumerate() {
-                        S::store(slot_grad.as_mut_ptr().add((i * N + j) * bs + c), *v);
-                    }
-                }
-            }
-        }
-        // The pair's gradients are Σ dn·(1 − x) = Σ dn − Σ dn·x and Σ dn·x.
-        for m in 0..K / 2 {
-            let (e, o) = (base + 2 * m, base + 2 * m + 1);
-            da[e] = S::sub(da[e], da[o]);
-        }
-        if K >= LANES {
-            for grp in 0..K / LANES {
-                add_sums::<S>(&da, grp * LANES, dcoef, i * K + grp * LANES, accumulate);
-            }
-        } else if (i + 1) % per == 0 {
-            add_sums::<S>(&da, 0, dcoef, (i + 1) * K - LANES, accumulate);
-        }
-    }
-    // Neurons left over from the last group of 16 / K (out_dim not a multiple): one at a time.
-    let rest = if K < LANES { out_dim % per } else { 0 };
-    add_rest::<S>(
-        &da[..rest * K],
-        &mut dcoef[(out_dim - rest) * K..],
-        accumulate,
-    );
 }
 
 /// `dcoef[at..at + 16]` (+)= the lane sums of `v[from..from + 16]`.
@@ -350,20 +125,6 @@ fn prefetch_rows<A>(base: *const A, ids: &[u32], bs: usize) {
     let _ = (base, ids, bs);
 }
 
-macro_rules! by_rank {
-    ($rank:expr, $f:ident $(::<$($c:tt),*>)?, ($($arg:expr),*)) => {
-        match $rank {
-            1 => $f::<S, A, 1, 2 $($(, $c)*)?>($($arg),*),
-            2 => $f::<S, A, 2, 4 $($(, $c)*)?>($($arg),*),
-            3 => $f::<S, A, 3, 8 $($(, $c)*)?>($($arg),*),
-            4 => $f::<S, A, 4, 16 $($(, $c)*)?>($($arg),*),
-            5 => $f::<S, A, 5, 32 $($(, $c)*)?>($($arg),*),
-            6 => $f::<S, A, 6, 64 $($(, $c)*)?>($($arg),*),
-            r => unreachable!("rank {r} is rejected when the layer is built"),
-        }
-    };
-}
-
 #[inline(always)]
 fn forward_any<S: Lanes, A: Act>(
     rank: usize,
@@ -392,35 +153,14 @@ fn forward_into<S: Lanes, A: Act, O: io::Sink<S, A>>(
     if rank == 2 {
         return rank2::forward::<S, A, _>(ids, coef, sigmoid, input, out, bs);
     }
-    by_rank!(rank, forward_n::<_>, (ids, coef, sigmoid, input, out, bs))
-}
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn backward_any<S: Lanes, A: Act>(
-    rank: usize,
-    ids: &[u32],
-    coef: &[f32],
-    sigmoid: bool,
-    input: &[A],
-    grad_out: &mut [A],
-    grad_in: Option<&mut [A]>,
-    slot_grad: Option<&mut [f32]>,
-    dcoef: &mut [f32],
-    accumulate: bool,
-    bs: usize,
-) {
-    let g = io::GradRows::Own(grad_out);
-    backward_rows::<S, A>(
-        rank, ids, coef, sigmoid, input, g, grad_in, slot_grad, dcoef, accumulate, bs,
-    )
+    tree::by_tree!(rank, forward_n::<_>, (ids, coef, sigmoid, input, out, bs))
 }
 
 /// The backward pass of any rank with its output gradients in `g` (own rows, or a GroupSum
-/// head's per-group rows).
+/// head's per-group rows): one instance per SIMD level and storage type serves both.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn backward_rows<S: Lanes, A: Act>(
+fn backward_rows_any<S: Lanes, A: Act>(
     rank: usize,
     ids: &[u32],
     coef: &[f32],
@@ -434,26 +174,67 @@ fn backward_rows<S: Lanes, A: Act>(
     bs: usize,
 ) {
     let (c, o, a) = (coef, dcoef, accumulate);
-    // Rank 2 has its own kernel (`rank2`); every other rank walks the lerp tree.
-    macro_rules! any_rank {
-        ($dx:literal, $slot:literal, $gi:expr, $sg:expr) => {
-            if rank == 2 {
-                rank2::backward::<S, A, $dx, $slot>(ids, c, sigmoid, input, g, $gi, $sg, o, a, bs)
-            } else {
-                by_rank!(
-                    rank,
-                    backward_n::<$dx, $slot>,
-                    (ids, c, sigmoid, input, g, $gi, $sg, o, a, bs)
-                )
+    if rank == 2 {
+        match (grad_in, slot_grad) {
+            (Some(gi), Some(sg)) => {
+                rank2::backward::<S, A, true, true>(ids, c, sigmoid, input, g, gi, sg, o, a, bs)
             }
-        };
+            (Some(gi), None) => rank2::backward::<S, A, true, false>(
+                ids,
+                c,
+                sigmoid,
+                input,
+                g,
+                gi,
+                &mut [],
+                o,
+                a,
+                bs,
+            ),
+            (None, Some(sg)) => rank2::backward::<S, A, false, true>(
+                ids,
+                c,
+                sigmoid,
+                input,
+                g,
+                &mut [],
+                sg,
+                o,
+                a,
+                bs,
+            ),
+            (None, None) => rank2::backward::<S, A, false, false>(
+                ids,
+                c,
+                sigmoid,
+                input,
+                g,
+                &mut [],
+                &mut [],
+                o,
+                a,
+                bs,
+            ),
+        }
+    } else if grad_in.is_some() || slot_grad.is_some() {
+        let (gi, sg) = (grad_in, slot_grad);
+        tree::by_tree!(
+            rank,
+            backward_n::<true>,
+            (ids, c, sigmoid, input, g, gi, sg, o, a, bs)
+        )
+    } else {
+        let (gi, sg) = (grad_in, slot_grad);
+        tree::by_tree!(
+            rank,
+            backward_n::<false>,
+            (ids, c, sigmoid, input, g, gi, sg, o, a, bs)
+        )
     }
-    match (grad_in, slot_grad) {
-        (Some(gi), Some(sg)) => any_rank!(true, true, gi, sg),
-        (Some(gi), None) => any_rank!(true, false, gi, &mut []),
-        (None, Some(sg)) => any_rank!(false, true, &mut [], sg),
-        (None, None) => any_rank!(false, false, &mut [], &mut []),
-    }
+}
+
+dispatch! {
+    fn backward_rows<A: Act> / backward_rows_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], g: io::GradRows<A>, grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_rows_any;
 }
 
 dispatch! {
@@ -461,13 +242,53 @@ dispatch! {
     pub fn forward<A: Act> / forward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], output: &mut [A], bs: usize) => forward_any;
 }
 
-dispatch! {
-    /// Backward of one layer over one block: writes (or with `accumulate`, adds) `∂L/∂a`
-    /// into `dcoef`; when given, adds `∂L/∂x` into `grad_in` (neurons in order, so the sums
-    /// are reproducible) and stores each slot's `∂L/∂x_j` in `slot_grad` (`[out][rank][bs]`,
-    /// for learnable connections). `grad_out` is zeroed as it is read: the caller's gradient
-    /// buffers are then ready to gather the next block without a memset.
-    pub fn backward<A: Act> / backward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], grad_out: &mut [A], grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_any;
+/// Backward of one layer over one block: writes (or with `accumulate`, adds) `∂L/∂a` into
+/// `dcoef`; when given, adds `∂L/∂x` into `grad_in` (neurons in order, so the sums are
+/// reproducible) and stores each slot's `∂L/∂x_j` in `slot_grad` (`[out][rank][bs]`, for
+/// learnable connections). `grad_out` is zeroed as it is read: the caller's gradient buffers
+/// are then ready to gather the next block without a memset.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<A: Act>(
+    rank: usize,
+    ids: &[u32],
+    coef: &[f32],
+    sigmoid: bool,
+    input: &[A],
+    grad_out: &mut [A],
+    grad_in: Option<&mut [A]>,
+    slot_grad: Option<&mut [f32]>,
+    dcoef: &mut [f32],
+    accumulate: bool,
+    bs: usize,
+) {
+    let level = simd_level();
+    let (c, o, a) = (coef, dcoef, accumulate);
+    backward_at(
+        level, rank, ids, c, sigmoid, input, grad_out, grad_in, slot_grad, o, a, bs,
+    )
+}
+
+/// [`backward`] at a given SIMD level (capped at what the CPU has).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_at<A: Act>(
+    level: SimdLevel,
+    rank: usize,
+    ids: &[u32],
+    coef: &[f32],
+    sigmoid: bool,
+    input: &[A],
+    grad_out: &mut [A],
+    grad_in: Option<&mut [A]>,
+    slot_grad: Option<&mut [f32]>,
+    dcoef: &mut [f32],
+    accumulate: bool,
+    bs: usize,
+) {
+    let g = io::GradRows::Own(grad_out);
+    let (c, o, a) = (coef, dcoef, accumulate);
+    backward_rows_at(
+        level, rank, ids, c, sigmoid, input, g, grad_in, slot_grad, o, a, bs,
+    )
 }
 
 #[inline(always)]
@@ -503,9 +324,35 @@ dispatch! {
     pub fn forward_group_sums<A: Act> / forward_group_sums_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], sums: &mut [f32], group: usize, bs: usize) => forward_group_sums_any;
 }
 
-#[inline(always)]
+/// The last layer under a GroupSum head: [`backward`] with neuron `i`'s output gradient read
+/// from row `i / group` of `group_grad` (`[out_dim / group][bs]`, left as it is), so the head
+/// need not write a row per neuron.
 #[allow(clippy::too_many_arguments)]
-fn backward_group_any<S: Lanes, A: Act>(
+pub fn backward_group<A: Act>(
+    rank: usize,
+    ids: &[u32],
+    coef: &[f32],
+    sigmoid: bool,
+    input: &[A],
+    group_grad: &[A],
+    group: usize,
+    grad_in: Option<&mut [A]>,
+    slot_grad: Option<&mut [f32]>,
+    dcoef: &mut [f32],
+    accumulate: bool,
+    bs: usize,
+) {
+    let level = simd_level();
+    let (c, gg, o, a) = (coef, group_grad, dcoef, accumulate);
+    backward_group_at(
+        level, rank, ids, c, sigmoid, input, gg, group, grad_in, slot_grad, o, a, bs,
+    )
+}
+
+/// [`backward_group`] at a given SIMD level (capped at what the CPU has).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_group_at<A: Act>(
+    level: SimdLevel,
     rank: usize,
     ids: &[u32],
     coef: &[f32],
@@ -528,16 +375,9 @@ fn backward_group_any<S: Lanes, A: Act>(
         out_dim,
     };
     let (c, o, a) = (coef, dcoef, accumulate);
-    backward_rows::<S, A>(
-        rank, ids, c, sigmoid, input, g, grad_in, slot_grad, o, a, bs,
+    backward_rows_at(
+        level, rank, ids, c, sigmoid, input, g, grad_in, slot_grad, o, a, bs,
     )
-}
-
-dispatch! {
-    /// The last layer under a GroupSum head: [`backward`] with neuron `i`'s output gradient
-    /// read from row `i / group` of `group_grad` (`[out_dim / group][bs]`, left as it is), so
-    /// the head need not write a row per neuron.
-    pub fn backward_group<A: Act> / backward_group_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], group_grad: &[A], group: usize, grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dcoef: &mut [f32], accumulate: bool, bs: usize) => backward_group_any;
 }
 
 #[inline(always)]

@@ -217,7 +217,7 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
                 let (x0, x0b) = A::load2::<S>(input.as_ptr().add(ra + c));
                 let (x1, x1b) = A::load2::<S>(input.as_ptr().add(rb + c));
                 let (gv, gvb) = A::load2::<S>(g.add(c));
-                // Consumed: cleared while its line is in cache (see `super::backward_n`); zero
+                // Consumed: cleared while its line is in cache (see `super::tree::backward_n`); zero
                 // is all-zero bits in every storage type.
                 if clear {
                     std::ptr::write_bytes(g.add(c), 0, 2 * LANES);

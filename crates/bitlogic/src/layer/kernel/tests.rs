@@ -1,6 +1,9 @@
-//! The rank-2 kernel against the general lerp tree it replaces, on the scalar lanes (the
-//! layer tests compare every SIMD level with the scalar one, and both with references).
+//! The kernels against references: the rank-2 kernel against the lerp tree on the scalar
+//! lanes, the tree at every other rank against the multilinear formula in f64, bf16 pairs of
+//! chunks, and the GroupSum fusion (the layer tests add finite differences per
+//! parametrization).
 
+use super::tree::{Node, Pair};
 use super::{backward_n, forward_n, io, rank2};
 use crate::layer::lanes::Scalar;
 use crate::rng::Rng;
@@ -14,7 +17,7 @@ fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         assert!(
             (x - y).abs() <= tol * scale,
-            "{what}[{i}]: rank-2 kernel {x}, tree {y}"
+            "{what}[{i}]: {x}, expected {y}"
         );
     }
 }
@@ -34,7 +37,7 @@ fn rank2_kernel_matches_the_lerp_tree() {
         let mut sink = io::Rows { out: &mut y2, bs };
         rank2::forward::<Scalar, f32, _>(&ids, &coef, sigmoid, &input, &mut sink, bs);
         let mut tree = io::Rows { out: &mut yt, bs };
-        forward_n::<Scalar, f32, 2, 4, _>(&ids, &coef, sigmoid, &input, &mut tree, bs);
+        forward_n::<Scalar, f32, Node<Pair>, 2, 4, _>(&ids, &coef, sigmoid, &input, &mut tree, bs);
         close(&y2, &yt, 1e-6, "forward");
         for accumulate in [false, true] {
             let start = random(4 * out_dim, &mut r, -1.0, 1.0);
@@ -48,8 +51,9 @@ fn rank2_kernel_matches_the_lerp_tree() {
                 &ids, &coef, sigmoid, &input, own, &mut gi2, &mut s2, &mut d2, accumulate, bs,
             );
             let own = io::GradRows::Own(&mut gt);
-            backward_n::<Scalar, f32, 2, 4, true, true>(
-                &ids, &coef, sigmoid, &input, own, &mut git, &mut st, &mut dt, accumulate, bs,
+            let (gi, sg) = (Some(&mut git[..]), Some(&mut st[..]));
+            backward_n::<Scalar, f32, Node<Pair>, 2, 4, true>(
+                &ids, &coef, sigmoid, &input, own, gi, sg, &mut dt, accumulate, bs,
             );
             close(&d2, &dt, 1e-5, "coefficient gradient");
             close(&gi2, &git, 1e-5, "input gradient");
@@ -77,14 +81,14 @@ fn rank2_kernel_matches_the_lerp_tree() {
             let mut git = vec![0.0; in_dim * bs];
             let mut dt = vec![0.0; 4 * out_dim];
             let mut gt = g.clone();
-            backward_n::<Scalar, f32, 2, 4, true, false>(
+            backward_n::<Scalar, f32, Node<Pair>, 2, 4, true>(
                 &ids,
                 &coef,
                 sigmoid,
                 &input,
                 io::GradRows::Own(&mut gt),
-                &mut git,
-                &mut [],
+                Some(&mut git),
+                None,
                 &mut dt,
                 false,
                 bs,
@@ -218,6 +222,126 @@ fn group_sum_fusion_is_the_head_on_the_layers_rows_bit_for_bit() {
             check::<f32>(level, rank);
             check::<Bf16>(level, rank);
             check::<F16>(level, rank);
+        }
+    }
+}
+
+/// One neuron in f64 from the multilinear formula `y = Σ_k a_k Π_j (x_j or 1 − x_j)` (input
+/// 0 is the most significant bit of k): (pre-activation, ∂y/∂a_k, ∂y/∂x_j).
+fn multilinear(a: &[f32], x: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
+    let n = x.len();
+    let basis = |k: usize, skip: usize| -> f64 {
+        (0..n)
+            .filter(|&j| j != skip)
+            .map(|j| {
+                if k >> (n - 1 - j) & 1 == 1 {
+                    x[j]
+                } else {
+                    1.0 - x[j]
+                }
+            })
+            .product()
+    };
+    let phi: Vec<f64> = (0..a.len()).map(|k| basis(k, n)).collect();
+    let y = a.iter().zip(&phi).map(|(&a, p)| a as f64 * p).sum();
+    let dx = (0..n)
+        .map(|j| {
+            (0..a.len())
+                .map(|k| {
+                    let sign = if k >> (n - 1 - j) & 1 == 1 { 1.0 } else { -1.0 };
+                    sign * a[k] as f64 * basis(k, j)
+                })
+                .sum()
+        })
+        .collect();
+    (y, phi, dx)
+}
+
+/// The depth-first lerp tree (ranks 1 and 3–6) against the formula above, at every SIMD
+/// level (the scalar lanes walk it by recursion, the others unrolled): forward, coefficient,
+/// input and slot gradients, with and without the sigmoid, with and without each of the
+/// input-side gradients, on 48 samples (a pair of chunks and a chunk alone; slot gradients
+/// take single chunks throughout).
+#[test]
+fn the_tree_kernels_are_the_multilinear_polynomial() {
+    use crate::layer::kernel::{backward_at, forward_at};
+    use crate::layer::simd::SimdLevel;
+    let mut r = Rng::new(14);
+    let (in_dim, out_dim, bs) = (8, 5, 48);
+    for rank in [1, 3, 4, 5, 6] {
+        let k = 1 << rank;
+        let mut ids: Vec<u32> = (0..rank * out_dim)
+            .map(|_| r.below(in_dim) as u32)
+            .collect();
+        ids[rank - 1] = ids[0]; // neuron 0 reads a row twice (rank 1: trivially)
+        let coef = random(k * out_dim, &mut r, -2.0, 2.0);
+        let input = random(in_dim * bs, &mut r, 0.0, 1.0);
+        let g = random(out_dim * bs, &mut r, -1.0, 1.0);
+        for sigmoid in [false, true] {
+            // The reference, in f64.
+            let (mut y_ref, mut dx_ref) = (vec![0.0; out_dim * bs], vec![0.0; in_dim * bs]);
+            let (mut da_ref, mut slot_ref) =
+                (vec![0.0; k * out_dim], vec![0.0; rank * out_dim * bs]);
+            for i in 0..out_dim {
+                for s in 0..bs {
+                    let x: Vec<f64> = (0..rank)
+                        .map(|j| input[ids[i * rank + j] as usize * bs + s] as f64)
+                        .collect();
+                    let (z, phi, dx) = multilinear(&coef[i * k..(i + 1) * k], &x);
+                    let (y, dz) = if sigmoid {
+                        let y = 1.0 / (1.0 + (-z).exp());
+                        (y, y * (1.0 - y))
+                    } else {
+                        (z, 1.0)
+                    };
+                    y_ref[i * bs + s] = y;
+                    let w = g[i * bs + s] as f64 * dz;
+                    for (c, p) in phi.iter().enumerate() {
+                        da_ref[i * k + c] += w * p;
+                    }
+                    for j in 0..rank {
+                        dx_ref[ids[i * rank + j] as usize * bs + s] += w * dx[j];
+                        slot_ref[(i * rank + j) * bs + s] = w * dx[j];
+                    }
+                }
+            }
+            let f32s = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+            for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+                let what = format!("rank {rank} sigmoid {sigmoid} {level:?}");
+                let mut y = vec![0.0; out_dim * bs];
+                forward_at(level, rank, &ids, &coef, sigmoid, &input, &mut y, bs);
+                close(&y, &f32s(&y_ref), 1e-5, &format!("{what} forward"));
+                for (inputs, slots) in [(true, false), (true, true), (false, true), (false, false)]
+                {
+                    let (mut gi, mut d) = (vec![0.0; in_dim * bs], vec![0.0; k * out_dim]);
+                    let mut sg = vec![0.0; rank * out_dim * bs];
+                    let mut go = g.clone();
+                    let sgo = slots.then_some(&mut sg[..]);
+                    let (x, gin) = (&input, inputs.then_some(&mut gi[..]));
+                    backward_at(
+                        level, rank, &ids, &coef, sigmoid, x, &mut go, gin, sgo, &mut d, false, bs,
+                    );
+                    let what = format!("{what} inputs {inputs} slots {slots}");
+                    assert!(go.iter().all(|&v| v == 0.0), "{what}: consumed");
+                    close(
+                        &d,
+                        &f32s(&da_ref),
+                        1e-5,
+                        &format!("{what} coefficient gradient"),
+                    );
+                    if inputs {
+                        close(&gi, &f32s(&dx_ref), 1e-5, &format!("{what} input gradient"));
+                    }
+                    if slots {
+                        close(
+                            &sg,
+                            &f32s(&slot_ref),
+                            1e-5,
+                            &format!("{what} slot gradient"),
+                        );
+                    }
+                }
+            }
         }
     }
 }
