@@ -105,7 +105,7 @@ fn backward_any<S: Lanes, A: Act>(
         for c in (0..bs).step_by(LANES) {
             let addr = addresses::<S, A>(&rows[..rank], input, c);
             let gc = chunk::<S, A>(g, c);
-            // Consumed: cleared while in cache (see `kernel::backward`).
+            // Consumed: cleared while in cache (see `kernel::backward_at`).
             put::<S, A>(g, c, &[0.0; LANES]);
             for l in 0..LANES {
                 dt[addr[l] as usize] += 0.5 * gc[l];
@@ -152,6 +152,6 @@ dispatch! {
     /// Backward of a `dwn` layer over one block: the table gradient into `dtable` (written, or
     /// added with `accumulate`) and the EFD input gradient added into `grad_in` and stored per
     /// slot in `slot_grad` (`[out][rank][bs]`, learnable connections) when given; `grad_out`
-    /// is zeroed as it is read (as in `kernel::backward`).
+    /// is zeroed as it is read (as in `kernel::backward_at`).
     pub fn backward<A: Act> / backward_at (rank: usize, ids: &[u32], table: &[f32], input: &[A], grad_out: &mut [A], grad_in: Option<&mut [A]>, slot_grad: Option<&mut [f32]>, dtable: &mut [f32], accumulate: bool, bs: usize) => backward_any;
 }

@@ -266,29 +266,20 @@ impl LogicDense {
     /// same functions, listed in another order; whoever reads its outputs must be renumbered
     /// to match (a fresh model's next layer, drawn independently, need not be).
     pub fn order_by_inputs(&mut self, group: usize) {
-        let rank = self.rank();
-        let order = connections::input_order(&self.ids, rank, group);
-        let permute = |v: &[f32], per: usize| -> Vec<f32> {
+        fn permute<T: Copy>(v: &[T], order: &[usize]) -> Vec<T> {
+            let per = v.len() / order.len();
             order
                 .iter()
                 .flat_map(|&i| &v[i * per..(i + 1) * per])
                 .copied()
                 .collect()
-        };
-        let permute_ids = |v: &[u32], per: usize| -> Vec<u32> {
-            order
-                .iter()
-                .flat_map(|&i| &v[i * per..(i + 1) * per])
-                .copied()
-                .collect()
-        };
-        let wpn = self.weights.len() / self.out_dim();
-        self.ids = permute_ids(&self.ids, rank);
-        self.weights = permute(&self.weights, wpn);
+        }
+        let order = connections::input_order(&self.ids, self.rank(), group);
+        self.ids = permute(&self.ids, &order);
+        self.weights = permute(&self.weights, &order);
         if !self.candidates.is_empty() {
-            let per = self.candidates.len() / self.out_dim();
-            self.candidates = permute_ids(&self.candidates, per);
-            self.conn_logits = permute(&self.conn_logits, per);
+            self.candidates = permute(&self.candidates, &order);
+            self.conn_logits = permute(&self.conn_logits, &order);
         }
     }
 

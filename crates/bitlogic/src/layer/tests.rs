@@ -3,7 +3,7 @@
 
 use super::dwn_kernel;
 use super::kernel::{self, LANES};
-use super::simd::SimdLevel;
+use super::simd::{simd_level, SimdLevel};
 use super::*;
 
 pub(super) const PARAMS: [Parametrization; 8] = [
@@ -343,25 +343,17 @@ fn backward_writes_then_accumulates() {
     let g = random_rows(l.out_dim(), bs, 2);
     let mut coef = vec![0.0; l.out_dim() << 3];
     l.fold(false, &mut coef);
+    let run = |g: &mut [f32], dcoef: &mut [f32], accumulate: bool| {
+        let (ids, level) = (&l.ids, simd_level());
+        kernel::backward_at(
+            level, 3, ids, &coef, false, &x, g, None, None, dcoef, accumulate, bs,
+        );
+    };
     let mut once = vec![f32::NAN; coef.len()];
-    kernel::backward(
-        3,
-        &l.ids,
-        &coef,
-        false,
-        &x,
-        &mut g.clone(),
-        None,
-        None,
-        &mut once,
-        false,
-        bs,
-    );
+    run(&mut g.clone(), &mut once, false);
     let mut twice = once.clone();
     let mut g2 = g.clone();
-    kernel::backward(
-        3, &l.ids, &coef, false, &x, &mut g2, None, None, &mut twice, true, bs,
-    );
+    run(&mut g2, &mut twice, true);
     assert!(
         g2.iter().all(|&v| v == 0.0),
         "grad_out is cleared as it is read"
@@ -402,7 +394,8 @@ fn learnable_candidate_gradients_match_finite_differences() {
         let mut slot = vec![0.0; l.out_dim() * rank * bs];
         let mut dcoef = vec![0.0; coef.len()];
         let sig = p.sigmoid_output();
-        kernel::backward(
+        kernel::backward_at(
+            simd_level(),
             rank,
             &l.ids,
             &coef,
@@ -530,7 +523,8 @@ fn dwn_kernel_matches_the_formulas() {
         let mut dt = vec![f32::NAN; t.len()];
         let mut dx = vec![0.0; x.len()];
         let mut slot = vec![0.0; l.out_dim() * rank * bs];
-        dwn_kernel::backward(
+        dwn_kernel::backward_at(
+            simd_level(),
             rank,
             &l.ids,
             &t,

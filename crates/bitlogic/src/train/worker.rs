@@ -13,7 +13,7 @@ use crate::layer::{dwn_kernel, kernel, learnable, rows, Act};
 use crate::Model;
 
 /// The group size of a GroupSum head whose last layer the multilinear kernels feed directly
-/// (`kernel::forward_group_sums`, `kernel::backward_group`). `None` otherwise (another head,
+/// (`kernel::forward_group_sums`, `kernel::backward_group_at`). `None` otherwise (another head,
 /// or a DWN last layer), where the last layer's rows go through the head.
 fn fused_head(model: &Model) -> Option<usize> {
     #[cfg(test)]

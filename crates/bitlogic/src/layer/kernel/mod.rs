@@ -24,7 +24,7 @@
 use super::act::Act;
 use super::lanes::Lanes;
 use super::param::Parametrization;
-use super::simd::{dispatch, simd_level, SimdLevel};
+use super::simd::{dispatch, SimdLevel};
 
 mod io;
 mod rank2;
@@ -242,33 +242,12 @@ dispatch! {
     pub fn forward<A: Act> / forward_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], output: &mut [A], bs: usize) => forward_any;
 }
 
-/// Backward of one layer over one block: writes (or with `accumulate`, adds) `∂L/∂a` into
-/// `dcoef`; when given, adds `∂L/∂x` into `grad_in` (neurons in order, so the sums are
-/// reproducible) and stores each slot's `∂L/∂x_j` in `slot_grad` (`[out][rank][bs]`, for
-/// learnable connections). `grad_out` is zeroed as it is read: the caller's gradient buffers
-/// are then ready to gather the next block without a memset.
-#[allow(clippy::too_many_arguments)]
-pub fn backward<A: Act>(
-    rank: usize,
-    ids: &[u32],
-    coef: &[f32],
-    sigmoid: bool,
-    input: &[A],
-    grad_out: &mut [A],
-    grad_in: Option<&mut [A]>,
-    slot_grad: Option<&mut [f32]>,
-    dcoef: &mut [f32],
-    accumulate: bool,
-    bs: usize,
-) {
-    let level = simd_level();
-    let (c, o, a) = (coef, dcoef, accumulate);
-    backward_at(
-        level, rank, ids, c, sigmoid, input, grad_out, grad_in, slot_grad, o, a, bs,
-    )
-}
-
-/// [`backward`] at a given SIMD level (capped at what the CPU has).
+/// Backward of one layer over one block at a SIMD level (capped at what the CPU has; the
+/// trainer passes `simd_level()`): writes (or with `accumulate`, adds) `∂L/∂a` into `dcoef`;
+/// when given, adds `∂L/∂x` into `grad_in` (neurons in order, so the sums are reproducible)
+/// and stores each slot's `∂L/∂x_j` in `slot_grad` (`[out][rank][bs]`, for learnable
+/// connections). `grad_out` is zeroed as it is read: the caller's gradient buffers are then
+/// ready to gather the next block without a memset.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_at<A: Act>(
     level: SimdLevel,
@@ -324,32 +303,9 @@ dispatch! {
     pub fn forward_group_sums<A: Act> / forward_group_sums_at (rank: usize, ids: &[u32], coef: &[f32], sigmoid: bool, input: &[A], sums: &mut [f32], group: usize, bs: usize) => forward_group_sums_any;
 }
 
-/// The last layer under a GroupSum head: [`backward`] with neuron `i`'s output gradient read
-/// from row `i / group` of `group_grad` (`[out_dim / group][bs]`, left as it is), so the head
-/// need not write a row per neuron.
-#[allow(clippy::too_many_arguments)]
-pub fn backward_group<A: Act>(
-    rank: usize,
-    ids: &[u32],
-    coef: &[f32],
-    sigmoid: bool,
-    input: &[A],
-    group_grad: &[A],
-    group: usize,
-    grad_in: Option<&mut [A]>,
-    slot_grad: Option<&mut [f32]>,
-    dcoef: &mut [f32],
-    accumulate: bool,
-    bs: usize,
-) {
-    let level = simd_level();
-    let (c, gg, o, a) = (coef, group_grad, dcoef, accumulate);
-    backward_group_at(
-        level, rank, ids, c, sigmoid, input, gg, group, grad_in, slot_grad, o, a, bs,
-    )
-}
-
-/// [`backward_group`] at a given SIMD level (capped at what the CPU has).
+/// The last layer under a GroupSum head, at a given SIMD level (capped at what the CPU has):
+/// [`backward_at`] with neuron `i`'s output gradient read from row `i / group` of `group_grad`
+/// (`[out_dim / group][bs]`, left as it is), so the head need not write a row per neuron.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_group_at<A: Act>(
     level: SimdLevel,
