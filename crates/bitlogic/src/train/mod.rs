@@ -1,10 +1,12 @@
 //! Training: loss, optimizers and the trainer that runs fused, multithreaded steps.
 
+mod block_rows;
 mod blocks;
 pub mod compile;
 pub mod loss;
 pub mod noise;
 pub mod optimizer;
+mod pages;
 mod params;
 mod plan;
 pub mod trainer;

@@ -4,7 +4,9 @@
 //! Activations and their gradients are stored as `A` (f32, bf16 or f16, from `amp_dtype`);
 //! every other buffer here is f32, so the per-thread gradient sums are f32 whatever `A` is.
 
+use super::block_rows::BlockRows;
 use super::loss::softmax_cross_entropy;
+use super::pages::PageBuf;
 use super::plan::GradLens;
 use super::trainer::EncodedSet;
 use crate::head::{Head, HeadScratch};
@@ -33,17 +35,16 @@ pub(super) static UNFUSED: std::sync::atomic::AtomicBool =
 
 /// Per-thread scratch for one block at a time.
 pub(super) struct Worker<A: Act> {
-    /// `[layer][width][bs]`: the encoded input, then each layer's output.
-    pub(super) acts: Vec<Vec<A>>,
-    /// Two gradient buffers, used in turn: the gradient of `acts[k]` lives in `grads[k % 2]`.
+    /// `acts[k]`, `[width][bs]`: the encoded input, then each layer's output; and two
+    /// gradient buffers, used in turn: the gradient of `acts[k]` lives in buffer `k % 2`.
     /// The backward pass of a layer reads one and adds into the other, which the layer above
     /// has just read (and cleared), so both are warm in L2; one buffer per layer would have
     /// each layer's input gradient come cold from L3 just to add into zeros. Nothing flows
     /// into the input bits.
-    pub(super) grads: [Vec<A>; 2],
-    pub(super) dcoef: Vec<Vec<f32>>,
+    pub(super) rows: BlockRows<A>,
+    pub(super) dcoef: Vec<PageBuf<f32>>,
     /// Learnable layers: per-slot input gradients of the block and candidate gradients.
-    pub(super) slot_grad: Vec<Vec<f32>>,
+    pub(super) slot_grad: Vec<PageBuf<f32>>,
     pub(super) dconn: Vec<Vec<f32>>,
     /// Σ_b of each slot's input gradient (the linear connection surrogate needs it).
     pub(super) gsum: Vec<Vec<f32>>,
@@ -67,6 +68,11 @@ fn zeros<T: Clone>(lens: &[usize], zero: T) -> Vec<Vec<T>> {
     lens.iter().map(|&n| vec![zero.clone(); n]).collect()
 }
 
+/// Buffers of `lens` zeros on memory that may take 2 MB pages (see `pages`).
+fn pages<T: Act>(lens: &[usize]) -> Vec<PageBuf<T>> {
+    lens.iter().map(|&n| PageBuf::zeroed(n)).collect()
+}
+
 impl<A: Act> Worker<A> {
     /// Buffers for blocks of `bs` samples of `model`.
     pub(super) fn new(model: &Model, bs: usize) -> Self {
@@ -87,13 +93,9 @@ impl<A: Act> Worker<A> {
             .collect();
         let k = model.head.k();
         Worker {
-            acts: zeros(&acts, A::ZERO),
-            grads: {
-                let most = acts[1..].iter().copied().max().unwrap_or(0);
-                [vec![A::ZERO; most], vec![A::ZERO; most]]
-            },
-            dcoef: zeros(&lens.coef, 0.0),
-            slot_grad: zeros(&slot_len, 0.0),
+            rows: BlockRows::new(&acts),
+            dcoef: pages(&lens.coef),
+            slot_grad: pages(&slot_len),
             dconn: zeros(&lens.conn, 0.0),
             gsum: zeros(&lens.gsum, 0.0),
             scores: vec![0.0; k * bs],
@@ -126,7 +128,7 @@ impl<A: Act> Worker<A> {
         accumulate: bool,
     ) {
         let dim = data.dim;
-        rows::bit_rows_at(level, data.bits, dim, idx, &mut self.acts[0]);
+        rows::bit_rows_at(level, data.bits, dim, idx, self.rows.act_mut(0));
         for (s, &i) in idx.iter().enumerate() {
             self.labels[s] = Some(data.labels[i]);
         }
@@ -137,31 +139,21 @@ impl<A: Act> Worker<A> {
             let hard = layer.config.sampling.hard();
             let coef = if hard { &coef_hard[l] } else { &coef_soft[l] };
             let sigmoid = layer.config.parametrization.sigmoid_output() && !hard;
-            let (a, b) = self.acts.split_at_mut(l + 1);
+            let (x, y) = self.rows.forward(l);
             if let (Some(group), true) = (fused, l + 1 == model.layers.len()) {
                 // Straight into the head's sums: the last layer's rows are never written.
                 let (r, ids, scores) = (layer.rank(), &layer.ids, &mut self.scores);
-                kernel::forward_group_sums_at(
-                    level, r, ids, coef, sigmoid, &a[l], scores, group, bs,
-                );
+                kernel::forward_group_sums_at(level, r, ids, coef, sigmoid, x, scores, group, bs);
             } else if layer.config.parametrization.multilinear() {
-                kernel::forward_at(
-                    level,
-                    layer.rank(),
-                    &layer.ids,
-                    coef,
-                    sigmoid,
-                    &a[l],
-                    &mut b[0],
-                    bs,
-                );
+                let (r, ids) = (layer.rank(), &layer.ids);
+                kernel::forward_at(level, r, ids, coef, sigmoid, x, y, bs);
             } else {
-                let (ids, x) = (&layer.ids, &a[l]);
-                dwn_kernel::forward_at(level, layer.rank(), ids, coef, x, &mut b[0], bs);
+                let (r, ids) = (layer.rank(), &layer.ids);
+                dwn_kernel::forward_at(level, r, ids, coef, x, y, bs);
             }
         }
         let last = model.layers.len();
-        let (x, scores) = (&self.acts[last], &mut self.scores);
+        let (x, scores) = (self.rows.act(last), &mut self.scores);
         match fused {
             // The sums are in.
             Some(_) => model.head.group().scale_sums(scores),
@@ -187,7 +179,7 @@ impl<A: Act> Worker<A> {
                 level,
                 &self.dscores,
                 &mut self.head,
-                &mut self.grads[last % 2][..self.acts[last].len()],
+                self.rows.grad_mut(last),
                 &mut self.dhead,
                 accumulate,
                 bs,
@@ -195,19 +187,14 @@ impl<A: Act> Worker<A> {
         }
         for (l, layer) in model.layers.iter().enumerate().rev() {
             let sigmoid = layer.config.parametrization.sigmoid_output();
-            let [even, odd] = &mut self.grads;
-            let (g_in, g_out) = if l % 2 == 0 { (even, odd) } else { (odd, even) };
-            // Nothing flows into the input bits (layer 0), so the buffers are as long as the
-            // widest layer, not the input.
-            let in_len = if l > 0 { self.acts[l].len() } else { 0 };
-            let (g_in, b) = (&mut g_in[..in_len], &mut g_out[..self.acts[l + 1].len()]);
+            let (x, g_in, b) = self.rows.backward(l);
             // Zero already: the layer above (or, for the top layer, the last block's bottom
             // layer) cleared it as it read it as its output gradient, or it is fresh.
             debug_assert!(g_in.iter().all(|g| g.to_f32() == 0.0));
             let grad_in = (l > 0).then_some(g_in);
             let learn = layer.config.learnable();
             let slot_grad = learn.then_some(&mut self.slot_grad[l][..]);
-            let (x, g, dc) = (&self.acts[l], b, &mut self.dcoef[l]);
+            let (g, dc) = (b, &mut self.dcoef[l]);
             if let (Some(group), true) = (fused, l + 1 == last) {
                 // The output gradients are the head's rows (`b` stays zero, untouched).
                 let (r, ids, c, gg) = (
@@ -255,7 +242,7 @@ impl<A: Act> Worker<A> {
                 learnable::candidate_grads_at(
                     level,
                     &self.slot_grad[l],
-                    &self.acts[l],
+                    self.rows.act(l),
                     &layer.candidates,
                     layer.config.num_candidates,
                     bs,
