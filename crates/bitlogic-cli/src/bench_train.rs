@@ -114,12 +114,27 @@ fn time_steps(model: &Model, configs: Vec<TrainConfig>, a: &BenchTrainArgs) -> R
             Vec::with_capacity(a.steps),
         ));
     }
-    for s in 0..a.steps.max(1) {
-        for (model, trainer, times, phases) in runs.iter_mut() {
-            let t = Instant::now();
-            trainer.step(model, data, batches[s % batches.len()])?;
-            times.push(t.elapsed().as_secs_f64());
-            phases.push(trainer.step_times());
+    let steps = a.steps.max(1);
+    if let [(model, trainer, times, phases)] = &mut runs[..] {
+        // One configuration: its steps run inside its pool, as `fit` runs an epoch's.
+        trainer.with_pool(|trainer| -> Result<()> {
+            for s in 0..steps {
+                let t = Instant::now();
+                trainer.step(model, data, batches[s % batches.len()])?;
+                times.push(t.elapsed().as_secs_f64());
+                phases.push(trainer.step_times());
+            }
+            Ok(())
+        })?;
+    } else {
+        // Interleaved configurations alternate between their pools step by step.
+        for s in 0..steps {
+            for (model, trainer, times, phases) in runs.iter_mut() {
+                let t = Instant::now();
+                trainer.step(model, data, batches[s % batches.len()])?;
+                times.push(t.elapsed().as_secs_f64());
+                phases.push(trainer.step_times());
+            }
         }
     }
     Ok(runs

@@ -10,6 +10,7 @@ mod pages;
 mod params;
 mod plan;
 pub mod trainer;
+mod warm;
 mod worker;
 
 pub use compile::{AmpDtype, CompileMode, CompileOptions, Device};

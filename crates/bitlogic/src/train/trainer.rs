@@ -14,6 +14,7 @@ use super::compile::{CompileMode, CompileOptions};
 use super::optimizer::{Optimizer, OptimizerKind};
 use super::params::{self, Update};
 use super::plan::{plan_blocks, Plan};
+use super::warm;
 use crate::layer::simd::{detected_level, simd_level, SimdLevel};
 use crate::layer::{kernel, learnable, ConnectionGrad};
 use crate::{rng::Rng, Error, Model, Result};
@@ -197,6 +198,8 @@ pub struct Trainer {
     steps: u64,
     /// Where the last step's time went.
     times: StepTimes,
+    /// Set to send `with_pool`'s waiting threads back to sleep (see `warm`).
+    warm: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Wall time of the phases of one training step (see [`Trainer::step_times`]).
@@ -239,15 +242,18 @@ impl Trainer {
             autotune: None,
             times: StepTimes::default(),
             steps: 0,
+            warm: Default::default(),
             config,
         })
     }
 
     /// Runs `f` on one of this trainer's threads, so that the steps inside it hand no work
-    /// across threads from outside the pool (each such hand-over costs a queue slot).
+    /// across threads from outside the pool (each such hand-over costs a queue slot), while
+    /// the other threads wait for work awake (see `warm`). [`fit`](Self::fit) runs each
+    /// epoch's steps this way; a training loop of your own gains the same by running inside.
     pub fn with_pool<R: Send>(&mut self, f: impl FnOnce(&mut Self) -> R + Send) -> R {
-        let pool = self.pool.clone();
-        pool.install(|| f(self))
+        let (pool, stop, threads) = (self.pool.clone(), self.warm.clone(), self.threads);
+        warm::run(&pool, threads, &stop, || f(self))
     }
 
     /// Learning rate of the following steps.
@@ -299,6 +305,9 @@ impl Trainer {
     /// narrower vectors can win where AVX-512 lowers the clock); threads: these and half of
     /// them (fewer, larger shares can beat more threads on small models or busy cores).
     fn run_autotune(&mut self, model: &Model, data: EncodedSet, idx: &[usize]) -> Result<()> {
+        // The probes time pools of their own: this pool's threads, if `with_pool` keeps them
+        // awake, would take cores from them (and the pool may be replaced below).
+        self.warm.store(true, std::sync::atomic::Ordering::Release);
         let batch = self.plan.batch;
         let mut levels = vec![self.simd];
         if self.simd == SimdLevel::Avx512 {
