@@ -33,11 +33,20 @@ pub(super) fn run<R: Send>(
             for _ in 1..threads {
                 s.spawn(move |_| poll(stop, home));
             }
-            let r = f();
-            stop.store(true, Ordering::Release);
-            r
+            // Set however `f` ends: the scope waits for the pollers, also to pass on a panic.
+            let _stop = Stop(stop);
+            f()
         })
     })
+}
+
+/// Sets its flag when dropped.
+struct Stop<'a>(&'a AtomicBool);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// Runs the pool's jobs as they come until `stop`; at once on `home`, `run`'s own thread.
@@ -85,5 +94,18 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(run(&one, 1, &stop, || 7), 7);
+    }
+
+    #[test]
+    fn a_panic_inside_reaches_the_caller() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let stop = AtomicBool::new(false);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(&pool, 2, &stop, || -> u32 { panic!("inside") })
+        }));
+        assert!(caught.is_err() && stop.load(Ordering::Acquire));
     }
 }
