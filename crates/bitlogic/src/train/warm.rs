@@ -66,12 +66,16 @@ mod tests {
     use super::*;
     use rayon::prelude::*;
 
+    fn pool_of(threads: usize) -> ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn work_inside_runs_on_every_thread_and_the_pollers_stop() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let pool = pool_of(2);
         let stop = AtomicBool::new(false);
         let sums: Vec<u64> = run(&pool, 2, &stop, || {
             (0..50)
@@ -89,19 +93,12 @@ mod tests {
         // The pool is free again: a job from outside runs to the end.
         assert_eq!(pool.install(|| (0..10u32).into_par_iter().sum::<u32>()), 45);
         // One thread, or more threads than cores: no pollers, the same result.
-        let one = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        assert_eq!(run(&one, 1, &stop, || 7), 7);
+        assert_eq!(run(&pool_of(1), 1, &stop, || 7), 7);
     }
 
     #[test]
     fn a_panic_inside_reaches_the_caller() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let pool = pool_of(2);
         let stop = AtomicBool::new(false);
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             run(&pool, 2, &stop, || -> u32 { panic!("inside") })
