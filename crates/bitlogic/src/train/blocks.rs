@@ -1,6 +1,8 @@
-//! The parallel part of a step: every thread runs its blocks, then the per-thread f32
-//! gradients of connections and head are summed in thread order into the step's gradients
-//! (the coefficient gradients are summed run by run inside the weight update, `params`).
+//! The parallel part of a step: every thread runs its blocks, and the first to finish them
+//! runs the update of the layer weights (`params`), layer by layer from the top as the
+//! others hand their coefficient gradients over (`coef_grads`); any thread that has finished
+//! its blocks helps with the layer at hand. Then the per-thread f32 gradients of connections
+//! and head are summed in thread order into the step's gradients.
 //!
 //! The workers' activation type comes from `amp_dtype`; [`Workers`] holds one of three
 //! typed vectors and [`Workers::run`] picks the instantiation of [`run`] once per step, so
@@ -9,13 +11,17 @@
 //! largest power of two ≤ the batch size on the way in and the summed gradients are divided
 //! by it on the way out (exact in f32).
 
+use super::coef_grads::CoefGrads;
 use super::compile::AmpDtype;
+use super::params::Update;
 use super::trainer::EncodedSet;
 use super::worker::Worker;
 use crate::layer::simd::SimdLevel;
 use crate::layer::{Act, Bf16, F16};
 use crate::Model;
 use rayon::prelude::*;
+use std::sync::Mutex;
+use std::time::Instant;
 
 /// One worker per thread, with activations stored as f32, bf16 or f16.
 pub(super) enum Workers {
@@ -36,13 +42,29 @@ impl Workers {
         }
     }
 
-    /// Runs the step's blocks and sums the gradients into `out`; returns the summed loss
-    /// and the number of correct relaxed predictions.
-    pub(super) fn run(&mut self, step: &Step, out: Grads) -> (f64, usize) {
+    /// The factor on the loss gradient of a step of `n` samples (see [`loss_scale`]).
+    pub(super) fn loss_scale(&self, n: usize) -> f32 {
         match self {
-            Workers::F32(w) => run(w, step, out),
-            Workers::Bf16(w) => run(w, step, out),
-            Workers::F16(w) => run(w, step, out),
+            Workers::F32(_) => loss_scale::<f32>(n),
+            Workers::Bf16(_) => loss_scale::<Bf16>(n),
+            Workers::F16(_) => loss_scale::<F16>(n),
+        }
+    }
+
+    /// Runs the step's blocks with their coefficient gradients in `dcoef`, and `update` (if
+    /// any) alongside; then sums the other gradients into `out`. Returns the summed loss,
+    /// the number of correct relaxed predictions, and when the last thread finished its blocks.
+    pub(super) fn run(
+        &mut self,
+        step: &Step,
+        dcoef: &mut CoefGrads,
+        update: Option<Update>,
+        out: Grads,
+    ) -> (f64, usize, Instant) {
+        match self {
+            Workers::F32(w) => run(w, step, dcoef, update, out),
+            Workers::Bf16(w) => run(w, step, dcoef, update, out),
+            Workers::F16(w) => run(w, step, dcoef, update, out),
         }
     }
 }
@@ -78,16 +100,39 @@ pub(super) fn loss_scale<A: Act>(n: usize) -> f32 {
     }
 }
 
-fn run<A: Act>(workers: &mut [Worker<A>], s: &Step, out: Grads) -> (f64, usize) {
+/// The blocks thread `t` of `threads` runs of a step of `blocks`: the threads that run any
+/// are `0..blocks.min(threads)`.
+pub(super) fn blocks_of(t: usize, blocks: usize, threads: usize) -> std::ops::Range<usize> {
+    if blocks <= threads {
+        t.min(blocks)..(t + 1).min(blocks)
+    } else {
+        t * blocks / threads..(t + 1) * blocks / threads
+    }
+}
+
+fn run<A: Act>(
+    workers: &mut [Worker<A>],
+    s: &Step,
+    dcoef: &mut CoefGrads,
+    update: Option<Update>,
+    out: Grads,
+) -> (f64, usize, Instant) {
     let (bs, blocks, threads) = (s.bs, s.blocks, s.threads);
     let n = s.idx.len();
     let loss_scale = loss_scale::<A>(n);
     let scale = loss_scale / n as f32;
+    dcoef.begin(blocks.min(threads));
+    let dcoef = &*dcoef;
+    // Taken by the first thread to finish its blocks.
+    let update = Mutex::new(update);
+    let finished = Mutex::new(None::<Instant>);
     workers.par_iter_mut().enumerate().for_each(|(t, w)| {
         w.loss = 0.0;
         w.correct = 0;
-        let range = t * blocks / threads..(t + 1) * blocks / threads;
+        let range = blocks_of(t, blocks, threads);
         w.active = !range.is_empty();
+        let last = range.len().saturating_sub(1);
+        let mut writer = dcoef.writer(t);
         for (n, b) in range.enumerate() {
             let lo = b * bs;
             let hi = (lo + bs).min(s.idx.len());
@@ -102,9 +147,23 @@ fn run<A: Act>(workers: &mut [Worker<A>], s: &Step, out: Grads) -> (f64, usize) 
                 bs,
                 scale,
                 n > 0,
+                &mut writer,
+                n == last,
             );
         }
+        let now = Instant::now();
+        let mut f = finished.lock().unwrap_or_else(|e| e.into_inner());
+        *f = Some(f.map_or(now, |f| f.max(now)));
+        drop(f);
+        let job = update.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(job) = job {
+            job.run(dcoef);
+        }
     });
+    let finished = finished
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(Instant::now);
     // Fixed-order reduction: thread 0, then 1, ... (thread 0 always has a block).
     let unscale = 1.0 / loss_scale;
     let workers = &*workers;
@@ -117,7 +176,7 @@ fn run<A: Act>(workers: &mut [Worker<A>], s: &Step, out: Grads) -> (f64, usize) 
     sum_threads(workers, out.dhead, unscale, |w| &w.dhead);
     let loss = workers.iter().map(|w| w.loss).sum();
     let correct = workers.iter().map(|w| w.correct).sum();
-    (loss, correct)
+    (loss, correct, finished)
 }
 
 /// `out` = Σ over the threads, in thread order, of `part(worker)`'s first `out.len()` values,
@@ -153,9 +212,20 @@ mod tests {
     /// Every summed gradient of one step (layer coefficients, candidates, slot sums, head),
     /// then the summed loss.
     fn step_grads(model: &Model, amp: AmpDtype, data: EncodedSet, idx: &[usize]) -> Vec<f32> {
-        let plan = super::super::plan::Plan::new(model, idx.len(), 2, 0, amp);
-        let (bs, blocks) = (plan.bs, plan.blocks);
-        let mut workers = plan.workers;
+        steps_grads(model, amp, data, idx.len(), &[idx])
+    }
+
+    /// `step_grads` of the last of `steps`, run in turn on one 2-thread plan for `batch`.
+    fn steps_grads(
+        model: &Model,
+        amp: AmpDtype,
+        data: EncodedSet,
+        batch: usize,
+        steps: &[&[usize]],
+    ) -> Vec<f32> {
+        let plan = super::super::plan::Plan::new(model, batch, 2, 0, amp);
+        let (bs, planned) = (plan.bs, plan.blocks);
+        let (mut workers, mut dcoef) = (plan.workers, plan.dcoef);
         let coef: Vec<Vec<f32>> = model
             .layers
             .iter()
@@ -167,27 +237,31 @@ mod tests {
             .collect();
         let (mut dconn, mut gsum) = (plan.dconn, plan.gsum);
         let mut dhead = plan.dhead;
-        let step = Step {
-            model,
-            coef_soft: &coef,
-            coef_hard: &[],
-            data,
-            idx,
-            bs,
-            blocks,
-            threads: 2,
-            simd: crate::layer::simd::simd_level(),
-        };
-        let grads = Grads {
-            dconn: &mut dconn,
-            gsum: &mut gsum,
-            dhead: &mut dhead,
-        };
-        let (loss, _) = workers.run(&step, grads);
+        let (mut loss, mut n) = (0.0, 0);
+        for idx in steps {
+            let step = Step {
+                model,
+                coef_soft: &coef,
+                coef_hard: &[],
+                data,
+                idx,
+                bs,
+                // As `Trainer::step` counts them: a short batch may need fewer.
+                blocks: planned.min(idx.len().div_ceil(bs)),
+                threads: 2,
+                simd: crate::layer::simd::simd_level(),
+            };
+            let grads = Grads {
+                dconn: &mut dconn,
+                gsum: &mut gsum,
+                dhead: &mut dhead,
+            };
+            (loss, n) = (workers.run(&step, &mut dcoef, None, grads).0, idx.len());
+        }
         let mut all: Vec<f32> = Vec::new();
         for (l, c) in coef.iter().enumerate() {
             let mut d = vec![0.0; c.len()];
-            workers.dcoef(l, idx.len(), &mut d);
+            dcoef.sum(l, 0, 1.0 / workers.loss_scale(n), &mut d);
             all.extend(d);
         }
         all.extend(dconn.concat());
@@ -284,5 +358,36 @@ mod tests {
                 "gradient {i}: f32 {a}, f16 {b}"
             );
         }
+    }
+
+    #[test]
+    fn a_short_batch_sums_only_what_it_ran() {
+        // 10 samples fill one block of the 2-thread plan for 128: one thread sits the step
+        // out, and nothing of its previous step may reach the sums.
+        let cfg = ModelConfig {
+            widths: vec![96, 60],
+            lut_rank: 3,
+            connections: ConnectionKind::Learnable,
+            num_candidates: 4,
+            connection_grad: ConnectionGrad::Linear,
+            head: HeadKind::GroupedDsp {
+                beta: 1.0,
+                wbits: 8,
+            },
+            encoder_bits: 1,
+            classes: 10,
+            ..ModelConfig::default()
+        };
+        let (model, bits, labels) = model_and_data(cfg, 8);
+        let data = set(&bits, &labels);
+        let (full, short): (Vec<usize>, Vec<usize>) = ((0..100).collect(), (40..50).collect());
+        let after_full = steps_grads(&model, AmpDtype::None, data, 128, &[&full, &short]);
+        let fresh = steps_grads(&model, AmpDtype::None, data, 128, &[&short]);
+        assert_eq!(after_full.len(), fresh.len());
+        let differs = after_full
+            .iter()
+            .zip(&fresh)
+            .position(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(differs, None, "first gradient that differs");
     }
 }

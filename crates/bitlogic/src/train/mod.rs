@@ -2,6 +2,7 @@
 
 mod block_rows;
 mod blocks;
+mod coef_grads;
 pub mod compile;
 pub mod loss;
 pub mod noise;

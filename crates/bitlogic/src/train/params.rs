@@ -1,21 +1,22 @@
 //! The per-step work on the layer weights around the blocks: folding them into coefficients
-//! before, and the fused update after.
+//! before, and the fused update during and after them.
 //!
-//! The update takes a run of neurons at a time: it sums the workers' coefficient gradients in
+//! The update takes a run of neurons at a time: it sums the threads' coefficient gradients in
 //! thread order, unfolds them into weight gradients in a stack buffer and applies Adam to the
 //! run at once. Unfused, the weight gradients of a whole layer were written out and read back
-//! by the optimizer (four times the size of the coefficients for difflogic), and every stage
-//! was its own parallel call per layer; here one parallel call covers every layer, as one
-//! covers every fold. Each weight sees the operations it saw unfused, in the same order, so
-//! the model is bit for bit the same.
+//! by the optimizer (four times the size of the coefficients for difflogic). Each weight sees
+//! the operations it saw unfused, in the same order, so the model is bit for bit the same.
+//!
+//! It runs layer by layer from the top, each layer as soon as every thread has handed its
+//! gradients over (`coef_grads`), on the first thread to finish its blocks: where the other
+//! is slower, most of the update is done by the time its blocks end.
 
-use super::blocks::{loss_scale, sum_threads, Workers};
+use super::coef_grads::CoefGrads;
 use super::noise;
 use super::optimizer::{adam_chunk_any, AdamStep};
-use super::worker::Worker;
 use crate::layer::lanes::Lanes;
 use crate::layer::simd::dispatch;
-use crate::layer::{Act, LogicDense, Parametrization};
+use crate::layer::{LogicDense, Parametrization};
 use rayon::prelude::*;
 
 /// Neurons per parallel task: a few microseconds of work even at rank 2.
@@ -103,7 +104,10 @@ fn fold_layer(
 
 /// Everything the fused update of the layer weights reads and writes, per layer.
 pub(super) struct Update<'a> {
-    pub(super) layers: &'a mut [LogicDense],
+    /// The layers' configurations; their weights are `weights`, out of the model for the
+    /// step, so that the blocks can read the model while the update runs.
+    pub(super) layers: &'a [LogicDense],
+    pub(super) weights: &'a mut [Vec<f32>],
     /// Adam's moments of the layer weights (the optimizer's first slots).
     pub(super) m: &'a mut [Vec<f32>],
     pub(super) v: &'a mut [Vec<f32>],
@@ -112,82 +116,85 @@ pub(super) struct Update<'a> {
     /// Weight gradients of the layers that `needs_scratch` (empty otherwise).
     pub(super) scratch: &'a mut [Vec<f32>],
     pub(super) adam: AdamStep,
+    /// Undoes the loss scale of the step's activation type (`blocks::loss_scale`).
+    pub(super) unscale: f32,
 }
 
-impl Workers {
-    /// Updates every layer's weights from the workers' coefficient gradients of a step of
-    /// `n` samples.
-    pub(super) fn update(&self, n: usize, u: Update) {
-        match self {
-            Workers::F32(w) => update(w, n, u),
-            Workers::Bf16(w) => update(w, n, u),
-            Workers::F16(w) => update(w, n, u),
-        }
-    }
-
-    /// Layer `l`'s coefficient gradients of a step of `n` samples, summed over threads.
-    #[cfg(test)]
-    pub(super) fn dcoef(&self, l: usize, n: usize, out: &mut [f32]) {
-        match self {
-            Workers::F32(w) => sum_dcoef(w, l, 0, 1.0 / loss_scale::<f32>(n), out),
-            Workers::Bf16(w) => sum_dcoef(w, l, 0, 1.0 / loss_scale::<crate::layer::Bf16>(n), out),
-            Workers::F16(w) => sum_dcoef(w, l, 0, 1.0 / loss_scale::<crate::layer::F16>(n), out),
-        }
-    }
-}
-
-/// Layer `l`'s coefficient gradients from `off` on, summed over threads (`sum_threads`).
-#[inline]
-fn sum_dcoef<A: Act>(workers: &[Worker<A>], l: usize, off: usize, unscale: f32, out: &mut [f32]) {
-    sum_threads(workers, out, unscale, |w| &w.dcoef[l][off..]);
-}
-
-fn update<A: Act>(workers: &[Worker<A>], n: usize, u: Update) {
-    let unscale = 1.0 / loss_scale::<A>(n);
-    let adam = u.adam;
-    u.layers
-        .par_iter_mut()
-        .zip(u.m)
-        .zip(u.v)
-        .zip(u.w_noisy)
-        .zip(u.scratch)
-        .enumerate()
-        .for_each(|(l, ((((layer, m), v), noisy), scratch))| {
-            let p = layer.config.parametrization;
-            let wpn = layer.weights_per_neuron();
-            let own = !needs_scratch(layer);
-            let c = Layer {
-                l,
-                p,
-                r: layer.rank(),
-                wpn,
-                tau: layer.config.temperature,
-                // Weights unfold where the forward ran: at the noisy ones under Gumbel noise.
-                noisy: if layer.config.sampling.gumbel() && layer.noise_on_weights() {
-                    noisy
-                } else {
-                    &[]
-                },
-                clamp: !p.multilinear(),
-                run: (DA >> layer.rank()).min(if own { DW / wpn } else { usize::MAX }),
-                unscale,
-                adam,
-            };
-            let tasks = layer
-                .weights
-                .par_chunks_mut(wpn * TASK)
-                .zip(m.par_chunks_mut(wpn * TASK))
-                .zip(v.par_chunks_mut(wpn * TASK))
-                .enumerate();
-            if own {
-                tasks.for_each(|(t, ((w, m), v))| update_task(workers, &c, t, w, m, v, &mut []));
-            } else {
-                // The scratch buffer splits as the weights do.
-                tasks
-                    .zip(scratch.par_chunks_mut(wpn * TASK))
-                    .for_each(|((t, ((w, m), v)), s)| update_task(workers, &c, t, w, m, v, s));
+impl Update<'_> {
+    /// Updates every layer, from the top, each as soon as every thread has handed its
+    /// coefficient gradients over. A layer's tasks are parallel: threads that have finished
+    /// their blocks take some.
+    pub(super) fn run(self, grads: &CoefGrads) {
+        let Update {
+            layers,
+            weights,
+            m,
+            v,
+            w_noisy,
+            scratch,
+            adam,
+            unscale,
+        } = self;
+        let per_layer = weights.iter_mut().zip(m).zip(v).zip(scratch).enumerate();
+        for (l, (((w, m), v), scratch)) in per_layer.rev() {
+            if !grads.wait(l) {
+                // A thread panicked in its blocks; the panic reaches the caller.
+                return;
             }
-        });
+            let layer = &layers[l];
+            let noisy = w_noisy.get(l).map_or(&[][..], |n| &n[..]);
+            update_layer(grads, l, layer, noisy, w, m, v, scratch, adam, unscale);
+        }
+    }
+}
+
+/// Layer `l`'s update, in parallel tasks of `TASK` neurons.
+#[allow(clippy::too_many_arguments)]
+fn update_layer(
+    grads: &CoefGrads,
+    l: usize,
+    layer: &LogicDense,
+    noisy: &[f32],
+    w: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    scratch: &mut [f32],
+    adam: AdamStep,
+    unscale: f32,
+) {
+    let p = layer.config.parametrization;
+    let wpn = layer.weights_per_neuron();
+    let own = !needs_scratch(layer);
+    let c = Layer {
+        l,
+        p,
+        r: layer.rank(),
+        wpn,
+        tau: layer.config.temperature,
+        // Weights unfold where the forward ran: at the noisy ones under Gumbel noise.
+        noisy: if layer.config.sampling.gumbel() && layer.noise_on_weights() {
+            noisy
+        } else {
+            &[]
+        },
+        clamp: !p.multilinear(),
+        run: (DA >> layer.rank()).min(if own { DW / wpn } else { usize::MAX }),
+        unscale,
+        adam,
+    };
+    let tasks = w
+        .par_chunks_mut(wpn * TASK)
+        .zip(m.par_chunks_mut(wpn * TASK))
+        .zip(v.par_chunks_mut(wpn * TASK))
+        .enumerate();
+    if own {
+        tasks.for_each(|(t, ((w, m), v))| update_task(grads, &c, t, w, m, v, &mut []));
+    } else {
+        // The scratch buffer splits as the weights do.
+        tasks
+            .zip(scratch.par_chunks_mut(wpn * TASK))
+            .for_each(|((t, ((w, m), v)), s)| update_task(grads, &c, t, w, m, v, s));
+    }
 }
 
 /// What every task of one layer's update shares.
@@ -209,8 +216,8 @@ struct Layer<'a> {
 
 /// Task `t` of a layer's update: its weights `w` and moments `m`, `v`, run by run; `scratch`
 /// holds the weight gradients where the stack cannot (empty otherwise).
-fn update_task<A: Act>(
-    workers: &[Worker<A>],
+fn update_task(
+    grads: &CoefGrads,
     c: &Layer,
     t: usize,
     w: &mut [f32],
@@ -226,7 +233,7 @@ fn update_task<A: Act>(
         let s = c.run.min(count - i);
         let ws = i * wpn..(i + s) * wpn;
         let da = &mut da[..s * k];
-        sum_dcoef(workers, c.l, (first + i) * k, c.unscale, da);
+        grads.sum(c.l, (first + i) * k, c.unscale, da);
         let dw = if scratch.is_empty() {
             &mut dw[..s * wpn]
         } else {

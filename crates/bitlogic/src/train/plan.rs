@@ -2,6 +2,7 @@
 //! so that a planned step allocates nothing (see `compile`).
 
 use super::blocks::Workers;
+use super::coef_grads::CoefGrads;
 use super::compile::AmpDtype;
 use super::params;
 use crate::layer::kernel;
@@ -14,6 +15,11 @@ pub(super) struct Plan {
     pub(super) blocks: usize,
     /// One per thread, with activations stored as `amp_dtype` says.
     pub(super) workers: Workers,
+    /// Every thread's coefficient gradients per layer (f32 whatever `amp_dtype` is).
+    pub(super) dcoef: CoefGrads,
+    /// Where the layer weights wait during a step (empty between steps), so that the blocks
+    /// can read the model while the update writes the weights.
+    pub(super) weights: Vec<Vec<f32>>,
     pub(super) coef_soft: Vec<Vec<f32>>,
     /// Hard sampling: the discrete coefficients (empty for the layers that sample soft).
     pub(super) coef_hard: Vec<Vec<f32>>,
@@ -122,6 +128,8 @@ impl Plan {
             bs,
             blocks,
             workers,
+            dcoef: CoefGrads::new(&coef_len, threads),
+            weights: vec![Vec::new(); model.layers.len()],
             coef_soft: zeros(&coef_len),
             coef_hard: zeros(&hard_len),
             dw: zeros(&dw_len),

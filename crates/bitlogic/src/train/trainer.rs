@@ -207,9 +207,12 @@ pub struct Trainer {
 pub struct StepTimes {
     /// Folding the weights into coefficients (and drawing Gumbel noise).
     pub fold: std::time::Duration,
-    /// The blocks: forward, loss and backward on every thread, and the thread-order sums.
+    /// The blocks: forward, loss and backward on every thread, until the last thread ends
+    /// its blocks. The update of the top layers may run inside it, on a thread that has
+    /// finished its own.
     pub blocks: std::time::Duration,
-    /// The optimizer: the fused unfold and Adam step of the layers, the head, connections.
+    /// The rest of the step: what is left of the layers' update (the fused unfold and Adam
+    /// step), the thread-order sums, the head and the connections.
     pub update: std::time::Duration,
 }
 
@@ -444,6 +447,8 @@ impl Trainer {
             bs,
             blocks,
             workers,
+            dcoef,
+            weights,
             coef_soft,
             coef_hard,
             dw,
@@ -475,41 +480,53 @@ impl Trainer {
                 seed,
                 step_no,
             );
-            let step = Step {
-                model: &*model,
-                coef_soft: &coef_soft[..],
-                coef_hard: &coef_hard[..],
-                data,
-                idx,
-                bs,
-                blocks,
-                threads,
-                simd,
-            };
-            let grads = Grads {
-                dconn: &mut dconn[..],
-                gsum: &mut gsum[..],
-                dhead: &mut dhead[..],
-            };
             let folded = Instant::now();
-            totals = workers.run(&step, grads);
-            let ran = Instant::now();
             opt.begin_step();
             let n_layers = model.layers.len();
+            let adam = opt.adam_step();
+            // The weights wait in the plan while the blocks read the model and the update
+            // writes them; they return however the step ends.
+            for (w, layer) in weights.iter_mut().zip(&mut model.layers) {
+                std::mem::swap(w, &mut layer.weights);
+            }
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let (m, v) = opt.moments_mut(n_layers);
+                let update = Update {
+                    layers: &model.layers,
+                    weights: &mut weights[..],
+                    m,
+                    v,
+                    w_noisy: &w_noisy[..],
+                    scratch: &mut dw[..],
+                    adam,
+                    unscale: 1.0 / workers.loss_scale(idx.len()),
+                };
+                let step = Step {
+                    model: &*model,
+                    coef_soft: &coef_soft[..],
+                    coef_hard: &coef_hard[..],
+                    data,
+                    idx,
+                    bs,
+                    blocks,
+                    threads,
+                    simd,
+                };
+                let grads = Grads {
+                    dconn: &mut dconn[..],
+                    gsum: &mut gsum[..],
+                    dhead: &mut dhead[..],
+                };
+                workers.run(&step, dcoef, Some(update), grads)
+            }));
+            for (w, layer) in weights.iter_mut().zip(&mut model.layers) {
+                std::mem::swap(w, &mut layer.weights);
+            }
+            let (loss, correct, ran) = ran.unwrap_or_else(|p| std::panic::resume_unwind(p));
+            totals = (loss, correct);
             if !dhead.is_empty() {
                 opt.update(2 * n_layers, model.head.params_mut(), dhead);
             }
-            let adam = opt.adam_step();
-            let (m, v) = opt.moments_mut(n_layers);
-            let update = Update {
-                layers: &mut model.layers,
-                m,
-                v,
-                w_noisy: &w_noisy[..],
-                scratch: &mut dw[..],
-                adam,
-            };
-            workers.update(idx.len(), update);
             for (l, layer) in model.layers.iter_mut().enumerate() {
                 if layer.config.learnable() {
                     let (c, t) = (

@@ -5,6 +5,7 @@
 //! every other buffer here is f32, so the per-thread gradient sums are f32 whatever `A` is.
 
 use super::block_rows::BlockRows;
+use super::coef_grads::Writer;
 use super::loss::softmax_cross_entropy;
 use super::pages::PageBuf;
 use super::plan::GradLens;
@@ -42,7 +43,6 @@ pub(super) struct Worker<A: Act> {
     /// each layer's input gradient come cold from L3 just to add into zeros. Nothing flows
     /// into the input bits.
     pub(super) rows: BlockRows<A>,
-    pub(super) dcoef: Vec<PageBuf<f32>>,
     /// Learnable layers: per-slot input gradients of the block and candidate gradients.
     pub(super) slot_grad: Vec<PageBuf<f32>>,
     pub(super) dconn: Vec<Vec<f32>>,
@@ -60,7 +60,7 @@ pub(super) struct Worker<A: Act> {
     pub(super) labels: Vec<Option<u32>>,
     pub(super) loss: f64,
     pub(super) correct: usize,
-    /// Whether this worker ran a block in the current step (its `dcoef` is stale otherwise).
+    /// Whether this worker ran a block in the current step (its sums are stale otherwise).
     pub(super) active: bool,
 }
 
@@ -94,7 +94,6 @@ impl<A: Act> Worker<A> {
         let k = model.head.k();
         Worker {
             rows: BlockRows::new(&acts),
-            dcoef: pages(&lens.coef),
             slot_grad: pages(&slot_len),
             dconn: zeros(&lens.conn, 0.0),
             gsum: zeros(&lens.gsum, 0.0),
@@ -113,7 +112,9 @@ impl<A: Act> Worker<A> {
 
     /// Forward, loss and backward of one block; `scale` multiplies the loss gradient (1 / batch
     /// size, times the loss scale of `blocks`). Every kernel runs at `level`, the trainer's
-    /// own (max-autotune times it against the others).
+    /// own (max-autotune times it against the others). The coefficient gradients go to
+    /// `dcoef`; in the thread's last block of the step (`hand_over`), each layer's is handed
+    /// over as soon as its backward pass is done.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn run_block(
         &mut self,
@@ -126,6 +127,8 @@ impl<A: Act> Worker<A> {
         bs: usize,
         scale: f32,
         accumulate: bool,
+        dcoef: &mut Writer,
+        hand_over: bool,
     ) {
         let dim = data.dim;
         rows::bit_rows_at(level, data.bits, dim, idx, self.rows.act_mut(0));
@@ -194,7 +197,7 @@ impl<A: Act> Worker<A> {
             let grad_in = (l > 0).then_some(g_in);
             let learn = layer.config.learnable();
             let slot_grad = learn.then_some(&mut self.slot_grad[l][..]);
-            let (g, dc) = (b, &mut self.dcoef[l]);
+            let (g, dc) = (b, dcoef.layer(l));
             if let (Some(group), true) = (fused, l + 1 == last) {
                 // The output gradients are the head's rows (`b` stays zero, untouched).
                 let (r, ids, c, gg) = (
@@ -251,6 +254,9 @@ impl<A: Act> Worker<A> {
                 );
                 let (sg, gs) = (&self.slot_grad[l], &mut self.gsum[l]);
                 learnable::slot_sums_at(level, sg, bs, gs, accumulate);
+            }
+            if hand_over {
+                dcoef.hand_over(l);
             }
         }
     }
