@@ -111,10 +111,15 @@ impl GroupSum {
 
 /// The predicted class: the first index of the largest score.
 pub fn argmax<T: PartialOrd + Copy>(scores: &[T]) -> usize {
-    let mut best = 0;
+    let Some(&first) = scores.first() else {
+        return 0;
+    };
+    // The best value rides in a register: read back from `scores[best]`, each comparison
+    // waited for the load that the previous one chose.
+    let (mut best, mut top) = (0, first);
     for (i, &s) in scores.iter().enumerate() {
-        if s > scores[best] {
-            best = i;
+        if s > top {
+            (best, top) = (i, s);
         }
     }
     best
@@ -123,6 +128,21 @@ pub fn argmax<T: PartialOrd + Copy>(scores: &[T]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argmax_is_the_first_largest() {
+        assert_eq!(argmax::<f32>(&[]), 0);
+        assert_eq!(argmax(&[1.0, 3.0, 2.0, 3.0]), 1, "ties go to the first");
+        assert_eq!(argmax(&[-1.0, f32::NAN, -0.5]), 2, "a NaN never wins");
+        assert_eq!(argmax(&[f32::NAN, 1.0]), 0, "nothing beats a NaN in front");
+        // Against the definition, on rows full of ties.
+        let mut r = crate::rng::Rng::new(9);
+        for _ in 0..200 {
+            let row: Vec<i64> = (0..16).map(|_| r.below(4) as i64).collect();
+            let max = *row.iter().max().unwrap();
+            assert_eq!(argmax(&row), row.iter().position(|&v| v == max).unwrap());
+        }
+    }
 
     #[test]
     fn train_and_eval_scores() {

@@ -13,11 +13,13 @@
 
 use super::coef_grads::CoefGrads;
 use super::compile::AmpDtype;
+use super::connections::{self, ConnBuffers};
+use super::optimizer::AdamStep;
 use super::params::Update;
 use super::trainer::EncodedSet;
 use super::worker::Worker;
 use crate::layer::simd::SimdLevel;
-use crate::layer::{Act, Bf16, F16};
+use crate::layer::{Act, Bf16, LogicDense, F16};
 use crate::Model;
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -39,6 +41,39 @@ impl Workers {
             AmpDtype::None => Workers::F32(make(model, bs, threads)),
             AmpDtype::Bf16 => Workers::Bf16(make(model, bs, threads)),
             AmpDtype::F16 => Workers::F16(make(model, bs, threads)),
+        }
+    }
+
+    /// Updates layer `l`'s learnable connections after a step of `n` samples (`connections`).
+    pub(super) fn update_connections(
+        &self,
+        l: usize,
+        n: usize,
+        layer: &mut LogicDense,
+        b: ConnBuffers,
+        adam: AdamStep,
+    ) {
+        let unscale = 1.0 / self.loss_scale(n);
+        match self {
+            Workers::F32(w) => connections::update(w, l, unscale, layer, b, adam),
+            Workers::Bf16(w) => connections::update(w, l, unscale, layer, b, adam),
+            Workers::F16(w) => connections::update(w, l, unscale, layer, b, adam),
+        }
+    }
+
+    /// Layer `l`'s candidate gradients and slot sums of a step of `n` samples, summed over
+    /// threads.
+    #[cfg(test)]
+    pub(super) fn conn_sums(&self, l: usize, n: usize, dq: &mut [f32], gsum: &mut [f32]) {
+        fn sums<A: Act>(w: &[Worker<A>], l: usize, u: f32, dq: &mut [f32], gs: &mut [f32]) {
+            sum_threads(w, dq, u, |w| &w.dconn[l]);
+            sum_threads(w, gs, u, |w| &w.gsum[l]);
+        }
+        let unscale = 1.0 / self.loss_scale(n);
+        match self {
+            Workers::F32(w) => sums(w, l, unscale, dq, gsum),
+            Workers::Bf16(w) => sums(w, l, unscale, dq, gsum),
+            Workers::F16(w) => sums(w, l, unscale, dq, gsum),
         }
     }
 
@@ -83,11 +118,9 @@ pub(super) struct Step<'a> {
     pub(super) simd: SimdLevel,
 }
 
-/// The step's gradients, summed over threads (f32), but for the coefficients'.
+/// The step's head gradient, summed over threads (f32); the coefficients' and the
+/// connections' are summed where they are used (`params`, `connections`).
 pub(super) struct Grads<'a> {
-    pub(super) dconn: &'a mut [Vec<f32>],
-    /// Learnable layers: Σ over the batch of each slot's input gradient.
-    pub(super) gsum: &'a mut [Vec<f32>],
     pub(super) dhead: &'a mut [f32],
 }
 
@@ -167,12 +200,6 @@ fn run<A: Act>(
     // Fixed-order reduction: thread 0, then 1, ... (thread 0 always has a block).
     let unscale = 1.0 / loss_scale;
     let workers = &*workers;
-    for (l, d) in out.dconn.iter_mut().enumerate() {
-        sum_threads(workers, d, unscale, |w| &w.dconn[l]);
-    }
-    for (l, d) in out.gsum.iter_mut().enumerate() {
-        sum_threads(workers, d, unscale, |w| &w.gsum[l]);
-    }
     sum_threads(workers, out.dhead, unscale, |w| &w.dhead);
     let loss = workers.iter().map(|w| w.loss).sum();
     let correct = workers.iter().map(|w| w.correct).sum();
@@ -180,24 +207,27 @@ fn run<A: Act>(
 }
 
 /// `out` = Σ over the threads, in thread order, of `part(worker)`'s first `out.len()` values,
-/// times `unscale` (thread 0 always has a block; nothing is multiplied when it is 1).
-#[inline]
+/// times `unscale` (thread 0 always has a block; nothing is multiplied when it is 1). Long
+/// sums split into parallel chunks: each value is still summed in thread order.
 pub(super) fn sum_threads<A: Act>(
     workers: &[Worker<A>],
     out: &mut [f32],
     unscale: f32,
-    part: impl Fn(&Worker<A>) -> &[f32],
+    part: impl Fn(&Worker<A>) -> &[f32] + Sync,
 ) {
-    if out.is_empty() {
-        return;
-    }
-    out.copy_from_slice(&part(&workers[0])[..out.len()]);
-    for w in workers[1..].iter().filter(|w| w.active) {
-        out.iter_mut().zip(part(w)).for_each(|(d, s)| *d += s);
-    }
-    if unscale != 1.0 {
-        out.iter_mut().for_each(|v| *v *= unscale);
-    }
+    const CHUNK: usize = 1 << 14;
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, out)| {
+        let at = i * CHUNK..i * CHUNK + out.len();
+        out.copy_from_slice(&part(&workers[0])[at.clone()]);
+        for w in workers[1..].iter().filter(|w| w.active) {
+            out.iter_mut()
+                .zip(&part(w)[at.clone()])
+                .for_each(|(d, s)| *d += s);
+        }
+        if unscale != 1.0 {
+            out.iter_mut().for_each(|v| *v *= unscale);
+        }
+    });
 }
 
 #[cfg(test)]
@@ -251,11 +281,7 @@ mod tests {
                 threads: 2,
                 simd: crate::layer::simd::simd_level(),
             };
-            let grads = Grads {
-                dconn: &mut dconn,
-                gsum: &mut gsum,
-                dhead: &mut dhead,
-            };
+            let grads = Grads { dhead: &mut dhead };
             (loss, n) = (workers.run(&step, &mut dcoef, None, grads).0, idx.len());
         }
         let mut all: Vec<f32> = Vec::new();
@@ -263,6 +289,9 @@ mod tests {
             let mut d = vec![0.0; c.len()];
             dcoef.sum(l, 0, 1.0 / workers.loss_scale(n), &mut d);
             all.extend(d);
+        }
+        for (l, (dq, gs)) in dconn.iter_mut().zip(&mut gsum).enumerate() {
+            workers.conn_sums(l, n, dq, gs);
         }
         all.extend(dconn.concat());
         all.extend(gsum.concat());

@@ -4,6 +4,7 @@ mod block_rows;
 mod blocks;
 mod coef_grads;
 pub mod compile;
+mod connections;
 pub mod loss;
 pub mod noise;
 pub mod optimizer;

@@ -94,6 +94,11 @@ impl Optimizer {
         (&mut self.m[..n], &mut self.v[..n])
     }
 
+    /// The first and second moments of tensor `slot`.
+    pub(super) fn slot_moments_mut(&mut self, slot: usize) -> (&mut [f32], &mut [f32]) {
+        (&mut self.m[slot], &mut self.v[slot])
+    }
+
     /// Updates tensor `slot` with gradient `g`.
     pub fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
         let h = self.adam_step();

@@ -11,14 +11,14 @@
 
 use super::blocks::{Grads, Step};
 use super::compile::{CompileMode, CompileOptions};
+use super::connections::ConnBuffers;
 use super::optimizer::{Optimizer, OptimizerKind};
 use super::params::{self, Update};
 use super::plan::{plan_blocks, Plan};
 use super::warm;
+use crate::layer::kernel;
 use crate::layer::simd::{detected_level, simd_level, SimdLevel};
-use crate::layer::{kernel, learnable, ConnectionGrad};
 use crate::{rng::Rng, Error, Model, Result};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -513,8 +513,6 @@ impl Trainer {
                     simd,
                 };
                 let grads = Grads {
-                    dconn: &mut dconn[..],
-                    gsum: &mut gsum[..],
                     dhead: &mut dhead[..],
                 };
                 workers.run(&step, dcoef, Some(update), grads)
@@ -529,27 +527,15 @@ impl Trainer {
             }
             for (l, layer) in model.layers.iter_mut().enumerate() {
                 if layer.config.learnable() {
-                    let (c, t) = (
-                        layer.config.num_candidates,
-                        layer.config.connection_temperature,
-                    );
-                    // Slots are independent: split them over the threads (4096 slots a task).
-                    let ch = 4096 * c;
-                    let chunks = dlogits[l]
-                        .par_chunks_mut(ch)
-                        .zip(layer.conn_logits.par_chunks(ch))
-                        .zip(dconn[l].par_chunks(ch))
-                        .zip(gsum[l].par_chunks(4096));
-                    match layer.config.connection_grad {
-                        ConnectionGrad::Softmax => chunks.for_each(|(((out, logits), dq), _)| {
-                            learnable::logits_grad(logits, dq, c, t, out)
-                        }),
-                        ConnectionGrad::Linear => chunks.for_each(|(((out, _), dq), gs)| {
-                            learnable::linear_logits_grad(dq, gs, c, out)
-                        }),
-                    }
-                    opt.update(n_layers + l, &mut layer.conn_logits, &dlogits[l]);
-                    layer.refresh_ids();
+                    let (m, v) = opt.slot_moments_mut(n_layers + l);
+                    let b = ConnBuffers {
+                        dq: &mut dconn[l],
+                        gsum: &mut gsum[l],
+                        dlogits: &mut dlogits[l],
+                        m,
+                        v,
+                    };
+                    workers.update_connections(l, idx.len(), layer, b, adam);
                 }
             }
             *times = StepTimes {
