@@ -1,9 +1,10 @@
 //! The synthetic network the `bench` commands measure: `in_dim` binary inputs →
-//! `width × depth` LogicDense → GroupSum(classes), every LUT drawn at random.
+//! `width × depth` LogicDense (or the listed widths) → GroupSum(classes), every LUT and
+//! every connection drawn at random.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use bitlogic::encoder::{Encoder, EncoderKind};
-use bitlogic::layer::{Parametrization, WeightInit};
+use bitlogic::layer::{ConnectionGrad, ConnectionKind, Parametrization, WeightInit};
 use bitlogic::{Model, ModelConfig};
 use clap::Args;
 
@@ -12,10 +13,11 @@ pub struct RandomNet {
     /// Input bits of the random model.
     #[arg(long, default_value_t = 784)]
     pub in_dim: usize,
-    /// Neurons per LogicDense layer of the random model.
-    #[arg(long, default_value_t = 8000)]
-    pub width: usize,
-    /// LogicDense layers of the random model.
+    /// Neurons per LogicDense layer of the random model; a list (4000,2000) gives each
+    /// layer's and sets the depth.
+    #[arg(long, value_delimiter = ',', default_value = "8000")]
+    pub width: Vec<usize>,
+    /// LogicDense layers of the random model (with a single width).
     #[arg(long, default_value_t = 6)]
     pub depth: usize,
     /// Inputs per LUT of the random model (1–6; difflogic: 2).
@@ -24,6 +26,15 @@ pub struct RandomNet {
     /// Parametrization of the random model (see `bitlogic train --help`).
     #[arg(long, default_value = "light")]
     pub parametrization: String,
+    /// Connections of the random model: fixed, random-unique, random or learnable.
+    #[arg(long, default_value = "fixed")]
+    pub connections: String,
+    /// Candidate inputs per LUT slot (learnable connections).
+    #[arg(long, default_value_t = 16)]
+    pub num_candidates: usize,
+    /// Candidate-logit gradient of learnable connections: softmax or linear.
+    #[arg(long, default_value = "softmax")]
+    pub connection_grad: String,
     /// Classes of the random model's GroupSum head.
     #[arg(long, default_value_t = 10)]
     pub classes: usize,
@@ -43,9 +54,12 @@ impl RandomNet {
         enc.fit(&lo_hi, 2, self.in_dim)?;
         let cfg = ModelConfig {
             encoder_bits: 1,
-            widths: vec![self.width; self.depth],
+            widths: self.widths()?,
             lut_rank: self.lut_rank,
             parametrization: Parametrization::parse(&self.parametrization)?,
+            connections: ConnectionKind::parse(&self.connections)?,
+            num_candidates: self.num_candidates,
+            connection_grad: ConnectionGrad::parse(&self.connection_grad)?,
             weight_init: WeightInit::Random,
             classes: self.classes,
             seed: self.seed,
@@ -54,10 +68,34 @@ impl RandomNet {
         Ok(Model::new(cfg, enc)?)
     }
 
+    /// The layer widths: the list, or one width `depth` times.
+    fn widths(&self) -> Result<Vec<usize>> {
+        let widths = match self.width[..] {
+            [w] => vec![w; self.depth],
+            _ => self.width.clone(),
+        };
+        if widths.is_empty() || widths.contains(&0) {
+            bail!("--width and --depth must be at least 1 (got widths {widths:?})");
+        }
+        Ok(widths)
+    }
+
     pub fn describe(&self) -> String {
+        let layers = match self.width[..] {
+            [w] => format!("{w} × {}", self.depth),
+            _ => format!("{:?}", self.width),
+        };
+        let wiring = if self.connections == "learnable" {
+            format!(
+                ", learnable connections ({} candidates, {})",
+                self.num_candidates, self.connection_grad
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "random {} → {} × {} → GroupSum({}), {} rank {}",
-            self.in_dim, self.width, self.depth, self.classes, self.parametrization, self.lut_rank
+            "random {} → {layers} → GroupSum({}), {} rank {}{wiring}",
+            self.in_dim, self.classes, self.parametrization, self.lut_rank
         )
     }
 }

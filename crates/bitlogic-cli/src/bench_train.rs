@@ -1,6 +1,7 @@
 //! `bitlogic bench train`: training throughput on synthetic binary inputs.
 //!
-//! Builds a random `in_dim → width × depth → GroupSum(10)` model, warms up, then times
+//! Builds a random `in_dim → width × depth → GroupSum(10)` model (or listed widths, and
+//! learnable connections if asked: `bench_model`), warms up, then times
 //! individual optimisation steps and reports the median, and the median of each phase of a
 //! step (folding the weights, the blocks, the update: `Trainer::step_times`). Peak memory is
 //! the process's high-water mark (VmHWM), so run one configuration per process. `--amp`

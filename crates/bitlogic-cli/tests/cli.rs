@@ -326,6 +326,55 @@ fn bench_train_reports_the_amp_precision_and_phases_and_refuses_unknown_amp() {
 }
 
 #[test]
+fn bench_train_takes_listed_widths_and_learnable_connections() {
+    let out = bitlogic(&[
+        "bench",
+        "train",
+        "--in-dim",
+        "64",
+        "--width",
+        "160,100",
+        "--lut-rank",
+        "3",
+        "--connections",
+        "learnable",
+        "--num-candidates",
+        "4",
+        "--connection-grad",
+        "linear",
+        "--batch",
+        "32",
+        "--threads",
+        "1",
+        "--steps",
+        "2",
+        "--no-baseline",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let model = report["model"].as_str().unwrap();
+    assert!(
+        model.contains("[160, 100]")
+            && model.contains("learnable connections (4 candidates, linear)"),
+        "{model}"
+    );
+    assert!(report["samples_per_second"].as_f64().unwrap() > 0.0);
+    assert_one_line_error(
+        &bitlogic(&[&SMALL_BENCH[..], &["--connections", "nope"]].concat()),
+        &["'nope'", "fixed, random-unique, random, learnable"],
+    );
+    assert_one_line_error(
+        &bitlogic(&["bench", "train", "--width", "160,0"]),
+        &["--width", "[160, 0]"],
+    );
+}
+
+#[test]
 fn bench_train_interleaves_the_baseline_when_asked() {
     let args = SMALL_BENCH;
     let out = bitlogic(&[&args[..], &["--interleave", "--json"]].concat());
