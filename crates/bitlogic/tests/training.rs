@@ -74,6 +74,26 @@ fn learns_mnist_subset() {
     // 6,000 images, 4 epochs, 2 × 1000 rank-4 light, lr 0.05: measured 0.88 on the full test split.
     assert!(acc >= 0.85, "test accuracy {acc}");
     assert!(reports[3].train_loss < reports[0].train_loss);
+    // 6,000 samples are enough for `evaluate` to score them with the packed engine (the 2,000
+    // test images were scored by the eval forward): the eval forward's accuracy either way.
+    assert!(train.n >= bitlogic::train::trainer::PACKED_EVAL_MIN);
+    assert!(test.n < bitlogic::train::trainer::PACKED_EVAL_MIN);
+    for data in [train, test] {
+        let k = model.head.k();
+        let scores = model.eval_scores(data.bits, data.n).unwrap();
+        let right = scores
+            .chunks(k)
+            .zip(data.labels)
+            .filter(|(c, &y)| bitlogic::head::argmax(c) == y as usize)
+            .count();
+        let want = right as f64 / data.n as f64;
+        assert_eq!(
+            trainer.evaluate(&model, data).unwrap(),
+            want,
+            "{} samples",
+            data.n
+        );
+    }
 }
 
 #[test]
