@@ -19,6 +19,17 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 /// Fails with a non-zero exit and exactly one line on stderr that contains every `needle`.
+/// Runs `bitlogic` with `args`, which must succeed, and parses its stdout as JSON.
+fn json_report(args: &[&str]) -> serde_json::Value {
+    let out = bitlogic(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn assert_one_line_error(out: &Output, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "expected failure, stderr: {err}");
@@ -304,13 +315,7 @@ const SMALL_BENCH: [&str; 14] = [
 #[test]
 fn bench_train_reports_the_amp_precision_and_phases_and_refuses_unknown_amp() {
     for (amp, precision) in [("bf16", "bf16"), ("f16", "f16"), ("none", "f32")] {
-        let out = bitlogic(&[&SMALL_BENCH[..], &["--amp", amp, "--json"]].concat());
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = json_report(&[&SMALL_BENCH[..], &["--amp", amp, "--json"]].concat());
         assert_eq!(report["precision"], precision);
         assert!(report["samples_per_second"].as_f64().unwrap() > 0.0);
         for phase in ["fold", "blocks", "update"] {
@@ -327,7 +332,7 @@ fn bench_train_reports_the_amp_precision_and_phases_and_refuses_unknown_amp() {
 
 #[test]
 fn bench_train_takes_listed_widths_and_learnable_connections() {
-    let out = bitlogic(&[
+    let report = json_report(&[
         "bench",
         "train",
         "--in-dim",
@@ -351,12 +356,6 @@ fn bench_train_takes_listed_widths_and_learnable_connections() {
         "--no-baseline",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let model = report["model"].as_str().unwrap();
     assert!(
         model.contains("[160, 100]")
@@ -377,13 +376,7 @@ fn bench_train_takes_listed_widths_and_learnable_connections() {
 #[test]
 fn bench_train_interleaves_the_baseline_when_asked() {
     let args = SMALL_BENCH;
-    let out = bitlogic(&[&args[..], &["--interleave", "--json"]].concat());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = json_report(&[&args[..], &["--interleave", "--json"]].concat());
     assert_eq!(report["baseline_interleaved"], true);
     let (c, e) = (
         report["samples_per_second"].as_f64().unwrap(),
@@ -402,7 +395,7 @@ fn bench_train_interleaves_the_baseline_when_asked() {
 
 #[test]
 fn max_autotune_logs_every_probe_and_reports_its_choice() {
-    let out = bitlogic(&[
+    let report = json_report(&[
         "bench",
         "train",
         "--in-dim",
@@ -422,12 +415,6 @@ fn max_autotune_logs_every_probe_and_reports_its_choice() {
         "--no-baseline",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let probes = report["autotune"].as_array().unwrap();
     assert!(probes.len() >= 2, "{report}");
     let fastest = probes

@@ -300,6 +300,24 @@ mod tests {
         all
     }
 
+    /// Rank 3, learnable connections and a GroupedDSP head: every kind of summed gradient.
+    fn learnable_with_dsp_head() -> ModelConfig {
+        ModelConfig {
+            widths: vec![96, 60],
+            lut_rank: 3,
+            connections: ConnectionKind::Learnable,
+            num_candidates: 4,
+            connection_grad: ConnectionGrad::Linear,
+            head: HeadKind::GroupedDsp {
+                beta: 1.0,
+                wbits: 8,
+            },
+            encoder_bits: 1,
+            classes: 10,
+            ..ModelConfig::default()
+        }
+    }
+
     /// A model on 32 one-bit inputs, and 100 random samples of them (bits, labels).
     fn model_and_data(cfg: ModelConfig, seed: u64) -> (Model, Vec<u8>, Vec<u32>) {
         let mut enc = Encoder::new(EncoderKind::Thermometer, 1, false).unwrap();
@@ -359,20 +377,7 @@ mod tests {
 
     #[test]
     fn the_f16_loss_scale_is_undone_in_every_summed_gradient() {
-        let cfg = ModelConfig {
-            widths: vec![96, 60],
-            lut_rank: 3,
-            connections: ConnectionKind::Learnable,
-            num_candidates: 4,
-            connection_grad: ConnectionGrad::Linear,
-            head: HeadKind::GroupedDsp {
-                beta: 1.0,
-                wbits: 8,
-            },
-            encoder_bits: 1,
-            classes: 10,
-            ..ModelConfig::default()
-        };
+        let cfg = learnable_with_dsp_head();
         let (model, bits, labels) = model_and_data(cfg, 5);
         let data = set(&bits, &labels);
         let idx: Vec<usize> = (0..data.n).collect();
@@ -393,20 +398,7 @@ mod tests {
     fn a_short_batch_sums_only_what_it_ran() {
         // 10 samples fill one block of the 2-thread plan for 128: one thread sits the step
         // out, and nothing of its previous step may reach the sums.
-        let cfg = ModelConfig {
-            widths: vec![96, 60],
-            lut_rank: 3,
-            connections: ConnectionKind::Learnable,
-            num_candidates: 4,
-            connection_grad: ConnectionGrad::Linear,
-            head: HeadKind::GroupedDsp {
-                beta: 1.0,
-                wbits: 8,
-            },
-            encoder_bits: 1,
-            classes: 10,
-            ..ModelConfig::default()
-        };
+        let cfg = learnable_with_dsp_head();
         let (model, bits, labels) = model_and_data(cfg, 8);
         let data = set(&bits, &labels);
         let (full, short): (Vec<usize>, Vec<usize>) = ((0..100).collect(), (40..50).collect());
