@@ -1,8 +1,8 @@
 //! The parallel part of a step: every thread runs its blocks, and the first to finish them
 //! runs the update of the layer weights (`params`), layer by layer from the top as the
 //! others hand their coefficient gradients over (`coef_grads`); any thread that has finished
-//! its blocks helps with the layer at hand. Then the per-thread f32 gradients of connections
-//! and head are summed in thread order into the step's gradients.
+//! its blocks helps with the layer at hand. Then the per-thread f32 gradient of the head is
+//! summed in thread order (the connections' are summed inside their update, `connections`).
 //!
 //! The workers' activation type comes from `amp_dtype`; [`Workers`] holds one of three
 //! typed vectors and [`Workers::run`] picks the instantiation of [`run`] once per step, so
