@@ -76,6 +76,9 @@ pub trait Lanes {
     fn div(a: Self::V, b: Self::V) -> Self::V;
     /// `a·b + c`
     fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `a·b + c` rounded once in every implementation, the scalar one included (whose
+    /// `fma` rounds twice, as the kernels' scalar references do).
+    fn mul_add(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// Logistic sigmoid with the polynomial exp of `kernel::exp_approx`.
     fn sigmoid(a: Self::V) -> Self::V;
     /// Sum of the lanes, in a fixed order.
@@ -93,6 +96,20 @@ pub trait Lanes {
             Self::store(x.as_mut_ptr(), a);
             for x in x.iter_mut() {
                 *x = super::kernel::exp_approx(*x);
+            }
+            Self::load(x.as_ptr())
+        }
+    }
+    /// [`softmax_exp`] in every lane, bit for bit (see `lanes/softmax_exp.rs`). The
+    /// default calls it lane by lane.
+    #[inline(always)]
+    fn softmax_exp(a: Self::V) -> Self::V {
+        let mut x = [0f32; 16];
+        // SAFETY: `x` holds 16 floats.
+        unsafe {
+            Self::store(x.as_mut_ptr(), a);
+            for x in x.iter_mut() {
+                *x = softmax_exp(*x);
             }
             Self::load(x.as_ptr())
         }
@@ -233,6 +250,10 @@ impl Lanes for Scalar {
         std::array::from_fn(|l| a[l] * b[l] + c[l])
     }
     #[inline(always)]
+    fn mul_add(a: Self::V, b: Self::V, c: Self::V) -> Self::V {
+        std::array::from_fn(|l| a[l].mul_add(b[l], c[l]))
+    }
+    #[inline(always)]
     fn max(a: Self::V, b: Self::V) -> Self::V {
         // A compare and select, as the SIMD versions (`f32::max` also orders NaN).
         std::array::from_fn(|l| if b[l] > a[l] { b[l] } else { a[l] })
@@ -261,6 +282,8 @@ pub use x86::{Avx2, Avx512, Avx512Bf16};
 
 #[cfg(target_arch = "x86_64")]
 mod exp;
+mod softmax_exp;
+pub use softmax_exp::softmax_exp;
 #[cfg(test)]
 mod tests;
 #[cfg(target_arch = "x86_64")]
@@ -269,6 +292,7 @@ mod transpose;
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::exp::{exp_ymm, exp_zmm};
+    use super::softmax_exp::{softmax_exp_ymm, softmax_exp_zmm};
     use super::transpose::{
         deinterleave4_ymm, deinterleave4_zmm, interleave4_ymm, interleave4_zmm, transpose16_ymm,
     };
@@ -346,12 +370,20 @@ mod x86 {
             unsafe { _mm512_fmadd_ps(a, b, c) }
         }
         #[inline(always)]
+        fn mul_add(a: __m512, b: __m512, c: __m512) -> __m512 {
+            Self::fma(a, b, c)
+        }
+        #[inline(always)]
         fn max(a: __m512, b: __m512) -> __m512 {
             unsafe { _mm512_max_ps(a, b) }
         }
         #[inline(always)]
         fn exp_approx(a: __m512) -> __m512 {
             unsafe { exp_zmm(a) }
+        }
+        #[inline(always)]
+        fn softmax_exp(a: __m512) -> __m512 {
+            unsafe { softmax_exp_zmm(a) }
         }
         #[inline(always)]
         fn interleave4(v: [__m512; 4]) -> [__m512; 4] {
@@ -569,12 +601,20 @@ mod x86 {
             Avx512::fma(a, b, c)
         }
         #[inline(always)]
+        fn mul_add(a: __m512, b: __m512, c: __m512) -> __m512 {
+            Avx512::fma(a, b, c)
+        }
+        #[inline(always)]
         fn max(a: __m512, b: __m512) -> __m512 {
             Avx512::max(a, b)
         }
         #[inline(always)]
         fn exp_approx(a: __m512) -> __m512 {
             Avx512::exp_approx(a)
+        }
+        #[inline(always)]
+        fn softmax_exp(a: __m512) -> __m512 {
+            Avx512::softmax_exp(a)
         }
         #[inline(always)]
         fn interleave4(v: [__m512; 4]) -> [__m512; 4] {
@@ -720,12 +760,20 @@ mod x86 {
             }
         }
         #[inline(always)]
+        fn mul_add(a: Pair, b: Pair, c: Pair) -> Pair {
+            Self::fma(a, b, c)
+        }
+        #[inline(always)]
         fn max(a: Pair, b: Pair) -> Pair {
             unsafe { Pair(_mm256_max_ps(a.0, b.0), _mm256_max_ps(a.1, b.1)) }
         }
         #[inline(always)]
         fn exp_approx(a: Pair) -> Pair {
             unsafe { Pair(exp_ymm(a.0), exp_ymm(a.1)) }
+        }
+        #[inline(always)]
+        fn softmax_exp(a: Pair) -> Pair {
+            unsafe { Pair(softmax_exp_ymm(a.0), softmax_exp_ymm(a.1)) }
         }
         #[inline(always)]
         fn transpose16(v: &mut [Pair; 16]) {

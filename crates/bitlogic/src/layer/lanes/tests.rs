@@ -135,6 +135,57 @@ fn exp_approx_matches_the_scalar_bit_for_bit() {
     }
 }
 
+/// `out = softmax_exp(x)`, 16 lanes at a time.
+#[inline(always)]
+fn softmax_exp_any<S: Lanes>(x: &[f32], out: &mut [f32]) {
+    for (x, o) in x.chunks_exact(16).zip(out.chunks_exact_mut(16)) {
+        // SAFETY: both chunks hold 16 floats.
+        unsafe { S::store(o.as_mut_ptr(), S::softmax_exp(S::load(x.as_ptr()))) };
+    }
+}
+
+dispatch! {
+    #[allow(dead_code)]
+    pub fn softmax_exp / softmax_exp_at (x: &[f32], out: &mut [f32]) => softmax_exp_any;
+}
+
+#[test]
+fn softmax_exp_matches_the_scalar_bit_for_bit_and_exp_to_two_ulp() {
+    let mut r = Rng::new(6);
+    // The clamp, zeros of both signs, the ends of the reduced range, and x ≤ 0 of every
+    // magnitude a softmax meets.
+    let mut x: Vec<f32> = vec![
+        -f32::INFINITY,
+        -1e30,
+        -87.0,
+        -87.5,
+        -86.9,
+        0.0,
+        -0.0,
+        -1e-30,
+        -0.346_573_6,
+        -0.346_573_7,
+        -0.693_147_2,
+        -1.0,
+    ];
+    x.extend((0..4084).map(|_| -(r.normal() * 2f32.powi(r.below(10) as i32 - 2)).abs()));
+    let want: Vec<u32> = x.iter().map(|&x| super::softmax_exp(x).to_bits()).collect();
+    for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+        let mut out = vec![0f32; x.len()];
+        softmax_exp_at(level, &x, &mut out);
+        let got: Vec<u32> = out.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(got, want, "{level:?}");
+    }
+    for (&x, &bits) in x.iter().zip(&want) {
+        let (got, exact) = (f32::from_bits(bits) as f64, (x.max(-87.0) as f64).exp());
+        // Relative error within two units in the last place of a normal f32.
+        assert!(
+            ((got - exact) / exact).abs() <= 2.0 * f32::EPSILON as f64,
+            "exp({x}) = {got}, want {exact}"
+        );
+    }
+}
+
 /// `out[..64]`: `interleave4` of `v[..64]`; `out[64..128]`: `deinterleave4` of `v[..64]`;
 /// `out[128..144]`: `max` of `v[..16]` and `v[16..32]`.
 #[inline(always)]

@@ -9,7 +9,7 @@
 //! (address k = 2a + b) is bit 3−k of g: gate 1 is AND, 6 XOR, 7 OR, 14 NAND, …
 
 use super::{logit, WeightInit};
-use crate::layer::lanes::Lanes;
+use crate::layer::lanes::{softmax_exp, Lanes};
 use crate::rng::Rng;
 
 mod block;
@@ -68,23 +68,23 @@ const fn has(g: usize, k: usize) -> bool {
     (g >> (3 - k)) & 1 == 1
 }
 
-/// The unnormalised softmax of one neuron's logits, e_g = exp(w_g/τ − max), and 1 / Σ e.
+/// The unnormalised softmax of one neuron's logits, e_g = exp(w_g/τ − max_h w_h/τ), and
+/// 1 / Σ e. With τ > 0 the largest w_g/τ is (the largest w_g)/τ, and one fused
+/// multiply-add per gate gives w_g/τ − that.
 #[inline(always)]
 fn exp_shifted(w: &[f32], tau: f32) -> ([f32; 16], f32) {
     let inv = 1.0 / tau;
-    let mut e = [0f32; 16];
-    for (e, &w) in e.iter_mut().zip(w) {
-        *e = w * inv;
-    }
-    let mut m = e[0];
-    for &x in &e[1..] {
+    let mut m = w[0];
+    for &x in &w[1..16] {
         // A compare and select, not `f32::max`: autovectorised for AVX-512, `max` once gave
         // a shift other than the largest logit (logits are never NaN).
         m = if x > m { x } else { m };
     }
+    let m = m * inv;
+    let mut e = [0f32; 16];
     let mut s = 0f32;
-    for e in e.iter_mut() {
-        *e = crate::layer::kernel::exp_approx(*e - m);
+    for (e, &w) in e.iter_mut().zip(w) {
+        *e = softmax_exp(w.mul_add(inv, -m));
         s += *e;
     }
     (e, 1.0 / s)

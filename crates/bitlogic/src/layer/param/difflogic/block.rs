@@ -8,7 +8,7 @@
 //! reference's, in its order, on whole vectors:
 //!
 //! ```text
-//!   x_g = w_g · (1/τ),  e_g = exp(x_g − max_h x_h),  s = Σ_g e_g       (sums in gate order)
+//!   m = max_h w_h · (1/τ),  e_g = exp(fma(w_g, 1/τ, −m)),  s = Σ_g e_g  (sums in gate order)
 //!   fold:    a_k = (Σ_{g: T_g[k]=1} e_g) · (1/s)
 //!   unfold:  p_g = e_g · (1/s),  dp_g = Σ_{k: T_g[k]=1} da_k,  m = Σ_g p_g dp_g
 //!            dw_g += p_g (dp_g − m) · (1/τ)
@@ -33,13 +33,9 @@ fn exp_shifted<S: Lanes, const B: usize>(w: &[f32], tau: f32) -> ([[S::V; 16]; B
     }
     let inv = S::splat(1.0 / tau);
     let mut m = [S::splat(0.0); B];
-    for (x, m) in x.iter_mut().zip(&mut m) {
-        for x in x.iter_mut() {
-            *x = S::mul(*x, inv);
-        }
-        // The maximum is the same in any order (up to the sign of a zero, which x − max
-        // cannot tell apart), so it is a tree, 4 deep where a chain is 15; the sums keep
-        // gate order.
+    for (x, m) in x.iter().zip(&mut m) {
+        // The maximum is the same in any order (up to the sign of a zero, which exp cannot
+        // tell apart), so it is a tree, 4 deep where a chain is 15; the sums keep gate order.
         let mut t = [S::splat(0.0); 8];
         for (i, t) in t.iter_mut().enumerate() {
             *t = S::max(x[i], x[i + 8]);
@@ -49,12 +45,12 @@ fn exp_shifted<S: Lanes, const B: usize>(w: &[f32], tau: f32) -> ([[S::V; 16]; B
                 t[i] = S::max(t[i], t[i + h]);
             }
         }
-        *m = t[0];
+        *m = S::sub(S::splat(0.0), S::mul(t[0], inv));
     }
     let mut s = [S::splat(0.0); B];
     for g in 0..16 {
         for ((x, s), &m) in x.iter_mut().zip(&mut s).zip(&m) {
-            x[g] = S::exp_approx(S::sub(x[g], m));
+            x[g] = S::softmax_exp(S::mul_add(x[g], inv, m));
             *s = S::add(*s, x[g]);
         }
     }
