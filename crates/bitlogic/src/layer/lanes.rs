@@ -90,29 +90,13 @@ pub trait Lanes {
     /// its order (see `lanes/exp.rs`). The default calls it lane by lane.
     #[inline(always)]
     fn exp_approx(a: Self::V) -> Self::V {
-        let mut x = [0f32; 16];
-        // SAFETY: `x` holds 16 floats.
-        unsafe {
-            Self::store(x.as_mut_ptr(), a);
-            for x in x.iter_mut() {
-                *x = super::kernel::exp_approx(*x);
-            }
-            Self::load(x.as_ptr())
-        }
+        lane_by_lane::<Self>(a, super::kernel::exp_approx)
     }
     /// [`softmax_exp`] in every lane, bit for bit (see `lanes/softmax_exp.rs`). The
     /// default calls it lane by lane.
     #[inline(always)]
     fn softmax_exp(a: Self::V) -> Self::V {
-        let mut x = [0f32; 16];
-        // SAFETY: `x` holds 16 floats.
-        unsafe {
-            Self::store(x.as_mut_ptr(), a);
-            for x in x.iter_mut() {
-                *x = softmax_exp(*x);
-            }
-            Self::load(x.as_ptr())
-        }
+        lane_by_lane::<Self>(a, softmax_exp)
     }
     /// A 4 × 16 matrix (row k = `v[k]`) transposed into memory order: lane l of `v[k]`
     /// becomes float 4l + k of the 64 floats `out[0]`, `out[1]`, … hold (so `out[j]` holds
@@ -265,6 +249,20 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn hsum(a: Self::V) -> f32 {
         hsum_tree(&a)
+    }
+}
+
+/// `f` applied to each lane of `a`, through memory.
+#[inline(always)]
+fn lane_by_lane<S: Lanes + ?Sized>(a: S::V, f: fn(f32) -> f32) -> S::V {
+    let mut x = [0f32; 16];
+    // SAFETY: `x` holds 16 floats.
+    unsafe {
+        S::store(x.as_mut_ptr(), a);
+        for x in x.iter_mut() {
+            *x = f(*x);
+        }
+        S::load(x.as_ptr())
     }
 }
 

@@ -86,18 +86,36 @@ fn transpose16_moves_every_element_at_every_level() {
     }
 }
 
-/// `out = exp_approx(x)`, 16 lanes at a time.
+/// `out = exp_approx(x)`, or `softmax_exp(x)` with `softmax`, 16 lanes at a time.
 #[inline(always)]
-fn exp_any<S: Lanes>(x: &[f32], out: &mut [f32]) {
+fn exp_any<S: Lanes>(softmax: bool, x: &[f32], out: &mut [f32]) {
     for (x, o) in x.chunks_exact(16).zip(out.chunks_exact_mut(16)) {
         // SAFETY: both chunks hold 16 floats.
-        unsafe { S::store(o.as_mut_ptr(), S::exp_approx(S::load(x.as_ptr()))) };
+        unsafe {
+            let x = S::load(x.as_ptr());
+            let y = if softmax {
+                S::softmax_exp(x)
+            } else {
+                S::exp_approx(x)
+            };
+            S::store(o.as_mut_ptr(), y);
+        }
     }
 }
 
 dispatch! {
     #[allow(dead_code)]
-    pub fn exp / exp_at (x: &[f32], out: &mut [f32]) => exp_any;
+    pub fn exp / exp_at (softmax: bool, x: &[f32], out: &mut [f32]) => exp_any;
+}
+
+/// Checks that every SIMD level gives the bits `want` for `x`.
+fn every_level_gives(softmax: bool, x: &[f32], want: &[u32]) {
+    for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+        let mut out = vec![0f32; x.len()];
+        exp_at(level, softmax, x, &mut out);
+        let got: Vec<u32> = out.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(got, want, "{level:?}");
+    }
 }
 
 #[test]
@@ -127,26 +145,7 @@ fn exp_approx_matches_the_scalar_bit_for_bit() {
         .iter()
         .map(|&x| crate::layer::kernel::exp_approx(x).to_bits())
         .collect();
-    for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
-        let mut out = vec![0f32; x.len()];
-        exp_at(level, &x, &mut out);
-        let got: Vec<u32> = out.iter().map(|x| x.to_bits()).collect();
-        assert_eq!(got, want, "{level:?}");
-    }
-}
-
-/// `out = softmax_exp(x)`, 16 lanes at a time.
-#[inline(always)]
-fn softmax_exp_any<S: Lanes>(x: &[f32], out: &mut [f32]) {
-    for (x, o) in x.chunks_exact(16).zip(out.chunks_exact_mut(16)) {
-        // SAFETY: both chunks hold 16 floats.
-        unsafe { S::store(o.as_mut_ptr(), S::softmax_exp(S::load(x.as_ptr()))) };
-    }
-}
-
-dispatch! {
-    #[allow(dead_code)]
-    pub fn softmax_exp / softmax_exp_at (x: &[f32], out: &mut [f32]) => softmax_exp_any;
+    every_level_gives(false, &x, &want);
 }
 
 #[test]
@@ -165,17 +164,12 @@ fn softmax_exp_matches_the_scalar_bit_for_bit_and_exp_to_two_ulp() {
         -1e-30,
         -0.346_573_6,
         -0.346_573_7,
-        -0.693_147_2,
+        -std::f32::consts::LN_2,
         -1.0,
     ];
     x.extend((0..4084).map(|_| -(r.normal() * 2f32.powi(r.below(10) as i32 - 2)).abs()));
     let want: Vec<u32> = x.iter().map(|&x| super::softmax_exp(x).to_bits()).collect();
-    for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
-        let mut out = vec![0f32; x.len()];
-        softmax_exp_at(level, &x, &mut out);
-        let got: Vec<u32> = out.iter().map(|x| x.to_bits()).collect();
-        assert_eq!(got, want, "{level:?}");
-    }
+    every_level_gives(true, &x, &want);
     for (&x, &bits) in x.iter().zip(&want) {
         let (got, exact) = (f32::from_bits(bits) as f64, (x.max(-87.0) as f64).exp());
         // Relative error within two units in the last place of a normal f32.
