@@ -227,3 +227,62 @@ fn interleaves_and_max_move_every_float_where_they_say() {
         assert_eq!(out, want, "{level:?}");
     }
 }
+
+#[inline(always)]
+fn corners_any<S: Lanes>(v: &[f32], out: &mut [f32]) {
+    for (x, o) in v.chunks_exact(16).zip(out.chunks_exact_mut(16)) {
+        // SAFETY: both chunks hold 16 floats.
+        unsafe { S::store(o.as_mut_ptr(), S::bilinear_corners(S::load(x.as_ptr()))) };
+    }
+}
+
+dispatch! {
+    #[allow(dead_code)]
+    pub fn corners / corners_at (v: &[f32], out: &mut [f32]) => corners_any;
+}
+
+#[test]
+fn bilinear_corners_are_the_formula_bit_for_bit_at_every_level() {
+    let mut r = Rng::new(5);
+    let mut v: Vec<f32> = (0..64 * 16)
+        .map(|_| r.normal() * 2f32.powi(r.below(41) as i32 - 20))
+        .collect();
+    // Signed zeros, where an operation on the wrong lanes (even adding zero) would show,
+    // infinities and a NaN.
+    let edges = [
+        0.0,
+        -0.0,
+        -0.0,
+        -0.0,
+        -0.0,
+        0.0,
+        -0.0,
+        0.0,
+        f32::INFINITY,
+        1.0,
+        -1.0,
+        2.0,
+    ];
+    v[..edges.len()].copy_from_slice(&edges);
+    v[20] = f32::NAN;
+    let want: Vec<u32> = v
+        .chunks_exact(4)
+        .flat_map(|n| {
+            let [s, sa, sb, sab] = [n[0], n[1], n[2], n[3]];
+            [(s - (sa + sb)) + sab, sb - sab, sa - sab, sab].map(f32::to_bits)
+        })
+        .collect();
+    for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+        let mut out = vec![0f32; v.len()];
+        corners_at(level, &v, &mut out);
+        let got: Vec<u32> = out.iter().map(|x| x.to_bits()).collect();
+        // NaNs compare by being NaN (their payload may differ by level).
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let (gf, wf) = (f32::from_bits(*g), f32::from_bits(*w));
+            assert!(
+                g == w || (gf.is_nan() && wf.is_nan()),
+                "{level:?} [{i}]: {gf:?}, expected {wf:?}"
+            );
+        }
+    }
+}
