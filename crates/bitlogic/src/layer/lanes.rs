@@ -517,9 +517,9 @@ mod x86 {
         }
         #[inline(always)]
         fn bilinear_corners(v: __m512) -> __m512 {
-            // Lanes 4n..4n + 4 hold (s, a, b, ab). Masked operations leave the other lanes
-            // untouched, so every lane sees the default's operations and no more (an added
-            // zero could turn −0 into +0).
+            // Lanes 4n..4n + 4 hold (s, a, b, ab). The additions are masked to the first lane
+            // of each group, because adding a zero elsewhere could turn −0 into +0. The last
+            // lane's only extra operation is `ab − (+0)`, which leaves every value as it is.
             const FIRST: __mmask16 = 0x1111;
             unsafe {
                 let x = _mm512_permute_ps::<0b11_01_10_00>(v); // (s, b, a, ab)
