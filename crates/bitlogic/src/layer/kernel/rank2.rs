@@ -308,7 +308,9 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
         }
     }
     let rest = out_dim % 4;
-    add_corners::<S>(&group, &mut dcoef[4 * (out_dim - rest)..], accumulate);
+    if rest > 0 {
+        add_corners::<S>(&group, &mut dcoef[4 * (out_dim - rest)..], accumulate);
+    }
 }
 
 /// `dcoef` (+)= the corner gradients of up to four neurons (`dcoef.len() / 4`) from the
