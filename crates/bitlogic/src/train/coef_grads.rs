@@ -97,7 +97,10 @@ impl CoefGrads {
     pub(super) fn wait(&self, l: usize) -> bool {
         while !self.ready(l) {
             if self.abandoned.load(Ordering::Acquire) {
-                return false;
+                // A thread may have handed the layer over and then panicked between the
+                // check above and this one: what it handed over before panicking is seen
+                // now, so look once more.
+                return self.ready(l);
             }
             if rayon::yield_now() != Some(rayon::Yield::Executed) {
                 std::hint::spin_loop();
