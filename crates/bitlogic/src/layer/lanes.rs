@@ -74,6 +74,8 @@ pub trait Lanes {
     fn sub(a: Self::V, b: Self::V) -> Self::V;
     fn mul(a: Self::V, b: Self::V) -> Self::V;
     fn div(a: Self::V, b: Self::V) -> Self::V;
+    /// Square root, correctly rounded in every implementation.
+    fn sqrt(a: Self::V) -> Self::V;
     /// `a·b + c`
     fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `a·b + c` rounded once in every implementation, the scalar one included (whose
@@ -247,6 +249,10 @@ impl Lanes for Scalar {
         std::array::from_fn(|l| a[l] / b[l])
     }
     #[inline(always)]
+    fn sqrt(a: Self::V) -> Self::V {
+        a.map(f32::sqrt)
+    }
+    #[inline(always)]
     fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V {
         std::array::from_fn(|l| a[l] * b[l] + c[l])
     }
@@ -379,6 +385,10 @@ mod x86 {
         #[inline(always)]
         fn div(a: __m512, b: __m512) -> __m512 {
             unsafe { _mm512_div_ps(a, b) }
+        }
+        #[inline(always)]
+        fn sqrt(a: __m512) -> __m512 {
+            unsafe { _mm512_sqrt_ps(a) }
         }
         #[inline(always)]
         fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
@@ -628,6 +638,10 @@ mod x86 {
             Avx512::div(a, b)
         }
         #[inline(always)]
+        fn sqrt(a: __m512) -> __m512 {
+            Avx512::sqrt(a)
+        }
+        #[inline(always)]
         fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
             Avx512::fma(a, b, c)
         }
@@ -784,6 +798,10 @@ mod x86 {
         #[inline(always)]
         fn div(a: Pair, b: Pair) -> Pair {
             unsafe { Pair(_mm256_div_ps(a.0, b.0), _mm256_div_ps(a.1, b.1)) }
+        }
+        #[inline(always)]
+        fn sqrt(a: Pair) -> Pair {
+            unsafe { Pair(_mm256_sqrt_ps(a.0), _mm256_sqrt_ps(a.1)) }
         }
         #[inline(always)]
         fn fma(a: Pair, b: Pair, c: Pair) -> Pair {

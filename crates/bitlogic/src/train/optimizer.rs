@@ -146,6 +146,36 @@ pub(super) fn adam_chunk_any<S: Lanes>(
     }
 }
 
+/// `adam_chunk_any` on one row of 16 weights whose gradients are in a vector already (a fused
+/// update, see `params`): the same operations in the same order, lane by lane.
+#[inline(always)]
+pub(super) fn adam_row<S: Lanes>(
+    h: AdamStep,
+    w: &mut [f32],
+    g: S::V,
+    m: &mut [f32],
+    v: &mut [f32],
+) {
+    let (w, m, v) = (&mut w[..16], &mut m[..16], &mut v[..16]);
+    let c = S::splat;
+    // SAFETY: each row holds 16 floats.
+    unsafe {
+        let (w0, m0, v0) = (
+            S::load(w.as_ptr()),
+            S::load(m.as_ptr()),
+            S::load(v.as_ptr()),
+        );
+        let gi = S::add(g, S::mul(c(h.l2), w0));
+        let m1 = S::add(S::mul(c(h.b1), m0), S::mul(c(1.0 - h.b1), gi));
+        let v1 = S::add(S::mul(c(h.b2), v0), S::mul(S::mul(c(1.0 - h.b2), gi), gi));
+        let denom = S::add(S::mul(S::sqrt(v1), c(h.inv_sqrt_c2)), c(h.eps));
+        let w1 = S::sub(S::mul(w0, c(h.decay)), S::div(S::mul(c(h.step), m1), denom));
+        S::store(w.as_mut_ptr(), w1);
+        S::store(m.as_mut_ptr(), m1);
+        S::store(v.as_mut_ptr(), v1);
+    }
+}
+
 dispatch! {
     /// One Adam step over a chunk of weights, compiled for the detected instruction set.
     pub fn adam_chunk / adam_chunk_at (h: AdamStep, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) => adam_chunk_any;

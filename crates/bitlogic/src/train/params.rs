@@ -6,6 +6,9 @@
 //! run at once. Unfused, the weight gradients of a whole layer were written out and read back
 //! by the optimizer (four times the size of the coefficients for difflogic). Each weight sees
 //! the operations it saw unfused, in the same order, so the model is bit for bit the same.
+//! Difflogic goes one step further: each neuron's Adam step is taken in registers as soon as
+//! its row of gradients is out, interleaved with the next neurons' unfold
+//! (`Parametrization::unfold_run_each`), so that Adam's divisions overlap that work.
 //!
 //! It runs layer by layer from the top, each layer as soon as every thread has handed its
 //! gradients over (`coef_grads`), on the first thread to finish its blocks: where the other
@@ -13,7 +16,7 @@
 
 use super::coef_grads::CoefGrads;
 use super::noise;
-use super::optimizer::{adam_chunk_any, AdamStep};
+use super::optimizer::{adam_chunk_any, adam_row, AdamStep};
 use crate::layer::lanes::Lanes;
 use crate::layer::simd::dispatch;
 use crate::layer::{LogicDense, Parametrization};
@@ -266,6 +269,21 @@ fn unfold_adam_any<S: Lanes>(
     v: &mut [f32],
     clamp: bool,
 ) {
+    if p.unfolds_each() && !clamp {
+        // Each neuron's step as soon as its gradients are out (see `unfold_run_each`).
+        p.unfold_run_each::<S>(
+            at,
+            w,
+            tau,
+            da,
+            #[inline(always)]
+            |i, w, g| {
+                let (m, v) = (&mut m[16 * i..16 * (i + 1)], &mut v[16 * i..16 * (i + 1)]);
+                adam_row::<S>(h, w, g, m, v)
+            },
+        );
+        return;
+    }
     dw.iter_mut().for_each(|g| *g = 0.0);
     p.unfold_run::<S>(r, at.unwrap_or(w), wpn, tau, da, dw);
     adam_chunk_any::<S>(h, w, dw, m, v);
@@ -288,37 +306,50 @@ mod tests {
 
     #[test]
     fn difflogic_update_at_every_simd_level_is_one_neuron_at_a_time_and_adam() {
-        // Two blocks of 16, one alone and a tail of 7; at the weights and at noisy ones.
+        // Three pipelined blocks of 16 and a tail of 7; at the weights and at noisy ones;
+        // Adam with an L2 term and AdamW with decay. In neurons 5 and 50 gate 0 takes nearly
+        // all the probability and the coefficient gradients are tiny: the other gates'
+        // gradients underflow to zeros of either sign, which the reference's zeroed buffer
+        // makes +0. A first moment of −0 and AdamW's bare gradient carry the sign into m.
         let (n, tau, p) = (55, 0.7, Parametrization::Difflogic);
         let mut r = Rng::new(21);
-        let w0: Vec<f32> = (0..n * 16).map(|_| 3.0 * r.normal()).collect();
+        let mut w0: Vec<f32> = (0..n * 16).map(|_| 3.0 * r.normal()).collect();
+        let mut m0: Vec<f32> = (0..n * 16).map(|_| 1e-3 * r.normal()).collect();
+        for i in [5, 50] {
+            w0[16 * i] = 100.0;
+            m0[16 * i..16 * (i + 1)].fill(-0.0);
+        }
         let noisy: Vec<f32> = w0.iter().map(|w| w + r.normal()).collect();
-        let da: Vec<f32> = (0..n * 4).map(|_| 1e-2 * r.normal()).collect();
-        let m0: Vec<f32> = (0..n * 16).map(|_| 1e-3 * r.normal()).collect();
+        let mut da: Vec<f32> = (0..n * 4).map(|_| 1e-2 * r.normal()).collect();
+        for i in [5, 50] {
+            da[4 * i..4 * (i + 1)].iter_mut().for_each(|d| *d *= 1e-7);
+        }
         let v0: Vec<f32> = (0..n * 16).map(|_| 1e-6 * r.normal().abs()).collect();
-        let mut opt = Optimizer::new(OptimizerKind::Adam, 0.01, 0.0, &[1]);
-        (0..3).for_each(|_| opt.begin_step());
-        let h = opt.adam_step();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        for at in [None, Some(&noisy[..])] {
-            let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
-            let mut dw = vec![0f32; n * 16];
-            for (i, dw) in dw.chunks_mut(16).enumerate() {
-                let x = &at.unwrap_or(&w0)[i * 16..(i + 1) * 16];
-                p.unfold_grad(2, x, tau, &da[i * 4..(i + 1) * 4], dw);
-            }
-            adam_chunk_at(SimdLevel::Scalar, h, &mut w, &dw, &mut m, &mut v);
-            for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
-                let (mut w1, mut m1, mut v1) = (w0.clone(), m0.clone(), v0.clone());
-                let mut dw = vec![1f32; n * 16];
-                let (w1s, m1s, v1s) = (&mut w1[..], &mut m1[..], &mut v1[..]);
-                unfold_adam_at(
-                    level, p, 2, 16, tau, at, w1s, &da, &mut dw, h, m1s, v1s, false,
-                );
-                let what = if at.is_some() { "noisy" } else { "plain" };
-                assert_eq!(bits(&w1), bits(&w), "{level:?} {what}: w");
-                assert_eq!(bits(&m1), bits(&m), "{level:?} {what}: m");
-                assert_eq!(bits(&v1), bits(&v), "{level:?} {what}: v");
+        for kind in [OptimizerKind::Adam, OptimizerKind::AdamW] {
+            let mut opt = Optimizer::new(kind, 0.01, 0.1, &[1]);
+            (0..3).for_each(|_| opt.begin_step());
+            let h = opt.adam_step();
+            for at in [None, Some(&noisy[..])] {
+                let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+                let mut dw = vec![0f32; n * 16];
+                for (i, dw) in dw.chunks_mut(16).enumerate() {
+                    let x = &at.unwrap_or(&w0)[i * 16..(i + 1) * 16];
+                    p.unfold_grad(2, x, tau, &da[i * 4..(i + 1) * 4], dw);
+                }
+                adam_chunk_at(SimdLevel::Scalar, h, &mut w, &dw, &mut m, &mut v);
+                for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+                    let (mut w1, mut m1, mut v1) = (w0.clone(), m0.clone(), v0.clone());
+                    let mut dw = vec![1f32; n * 16];
+                    let (w1s, m1s, v1s) = (&mut w1[..], &mut m1[..], &mut v1[..]);
+                    unfold_adam_at(
+                        level, p, 2, 16, tau, at, w1s, &da, &mut dw, h, m1s, v1s, false,
+                    );
+                    let what = format!("{kind:?} at {}", if at.is_some() { "noisy" } else { "w" });
+                    assert_eq!(bits(&w1), bits(&w), "{level:?} {what}: w");
+                    assert_eq!(bits(&m1), bits(&m), "{level:?} {what}: m");
+                    assert_eq!(bits(&v1), bits(&v), "{level:?} {what}: v");
+                }
             }
         }
     }

@@ -209,6 +209,70 @@ pub(super) fn unfold_run<S: Lanes>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f3
     }
 }
 
+/// `unfold_run` into a zeroed `dw`, handing each neuron's gradient row to `apply` with the
+/// neuron's index in the run and its row of `w`, which `apply` may write. The logits are read
+/// at `at`, or at `w` where it is `None`.
+///
+/// A caller that takes the optimizer step in `apply` (see `train::params`) spends most of it
+/// in the divider, the slowest unit of the step. So the loop is software pipelined: the 16
+/// rows of one block are applied one per gate inside the next block's exponentials, where
+/// the other vector units have work. Two blocks at a time, as `unfold_run` takes them, ran
+/// slower here (more live vectors).
+#[inline(always)]
+pub(super) fn unfold_run_each<S: Lanes>(
+    at: Option<&[f32]>,
+    w: &mut [f32],
+    tau: f32,
+    da: &[f32],
+    mut apply: impl FnMut(usize, &mut [f32], S::V),
+) {
+    let n = w.len() / 16;
+    // Each gradient is 0 + its value, as in a zeroed `dw` (−0 becomes +0).
+    let zero = S::splat(0.0);
+    let mut held = [zero; 16];
+    let mut i = 0;
+    while i + 16 <= n {
+        let (done, rest) = w.split_at_mut(16 * i);
+        let x = at.map_or(&rest[..256], |a| &a[16 * i..16 * (i + 16)]);
+        let before = i.checked_sub(16);
+        let rows = block::unfold_rows::<S, 1>(
+            x,
+            tau,
+            &da[4 * i..],
+            #[inline(always)]
+            |g| {
+                if let Some(b) = before {
+                    let j = b + g;
+                    apply(j, &mut done[16 * j..16 * (j + 1)], held[g]);
+                }
+            },
+        );
+        for (h, &g) in held.iter_mut().zip(&rows[0]) {
+            *h = S::add(zero, g);
+        }
+        i += 16;
+    }
+    if let Some(b) = i.checked_sub(16) {
+        for (g, &row) in held.iter().enumerate() {
+            apply(b + g, &mut w[16 * (b + g)..16 * (b + g + 1)], row);
+        }
+    }
+    for i in i..n {
+        let mut g = [0f32; 16];
+        let x = at.unwrap_or(w);
+        unfold_one(
+            &x[16 * i..16 * (i + 1)],
+            tau,
+            &da[4 * i..4 * (i + 1)],
+            &mut g,
+        );
+        // SAFETY: `g` holds 16 floats.
+        apply(i, &mut w[16 * i..16 * (i + 1)], unsafe {
+            S::load(g.as_ptr())
+        });
+    }
+}
+
 pub(super) fn reference(w: &[f64], tau: f64, x: &[f64]) -> f64 {
     let m = w.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v / tau));
     let e: Vec<f64> = w.iter().map(|&v| (v / tau - m).exp()).collect();

@@ -19,9 +19,15 @@ use crate::layer::lanes::Lanes;
 
 /// The e_g of `B` blocks of 16 neurons as `[gate][lane]` vectors, and 1 / Σ e per lane.
 /// Each step runs across the blocks before the next: the sums are chains of dependent
-/// additions, and two blocks' chains side by side keep the vector units busy.
+/// additions, and two blocks' chains side by side keep the vector units busy. `between(g)`
+/// runs after gate g's exponentials: a caller's other work, interleaved (see
+/// `unfold_run_each`).
 #[inline(always)]
-fn exp_shifted<S: Lanes, const B: usize>(w: &[f32], tau: f32) -> ([[S::V; 16]; B], [S::V; B]) {
+fn exp_shifted<S: Lanes, const B: usize>(
+    w: &[f32],
+    tau: f32,
+    mut between: impl FnMut(usize),
+) -> ([[S::V; 16]; B], [S::V; B]) {
     let w = &w[..256 * B];
     let mut x = [[S::splat(0.0); 16]; B];
     for (b, x) in x.iter_mut().enumerate() {
@@ -53,6 +59,7 @@ fn exp_shifted<S: Lanes, const B: usize>(w: &[f32], tau: f32) -> ([[S::V; 16]; B
             x[g] = S::softmax_exp(S::mul_add(x[g], inv, m));
             *s = S::add(*s, x[g]);
         }
+        between(g);
     }
     for s in s.iter_mut() {
         *s = S::div(S::splat(1.0), *s);
@@ -63,7 +70,7 @@ fn exp_shifted<S: Lanes, const B: usize>(w: &[f32], tau: f32) -> ([[S::V; 16]; B
 /// `fold_one` of `B` blocks of 16 neurons: `w` `[16B][16]`, `a` `[16B][4]`.
 #[inline(always)]
 pub(super) fn fold<S: Lanes, const B: usize>(w: &[f32], tau: f32, a: &mut [f32]) {
-    let (e, inv) = exp_shifted::<S, B>(w, tau);
+    let (e, inv) = exp_shifted::<S, B>(w, tau, |_| {});
     let mut c = [[S::splat(0.0); 4]; B];
     for k in 0..4 {
         let mut acc = [S::splat(0.0); B];
@@ -91,8 +98,28 @@ pub(super) fn fold<S: Lanes, const B: usize>(w: &[f32], tau: f32, a: &mut [f32])
 /// `[16B][16]`.
 #[inline(always)]
 pub(super) fn unfold<S: Lanes, const B: usize>(w: &[f32], tau: f32, da: &[f32], dw: &mut [f32]) {
-    let (mut p, inv) = exp_shifted::<S, B>(w, tau);
-    let (da, dw) = (&da[..64 * B], &mut dw[..256 * B]);
+    let rows = unfold_rows::<S, B>(w, tau, da, |_| {});
+    let dw = &mut dw[..256 * B];
+    for (b, rows) in rows.iter().enumerate() {
+        for (i, &v) in rows.iter().enumerate() {
+            let row = dw[256 * b + 16 * i..].as_mut_ptr();
+            // SAFETY: `dw` holds B blocks of 16 rows of 16.
+            unsafe { S::store(row, S::add(S::load(row), v)) };
+        }
+    }
+}
+
+/// The weight gradients of `B` blocks of 16 neurons (`w` `[16B][16]`, `da` `[16B][4]`), one
+/// row (neuron) per vector: what `unfold` adds to `dw`. `between` as in `exp_shifted`.
+#[inline(always)]
+pub(super) fn unfold_rows<S: Lanes, const B: usize>(
+    w: &[f32],
+    tau: f32,
+    da: &[f32],
+    between: impl FnMut(usize),
+) -> [[S::V; 16]; B] {
+    let (mut p, inv) = exp_shifted::<S, B>(w, tau, between);
+    let da = &da[..64 * B];
     let mut dp = [[S::splat(0.0); 16]; B];
     for (b, ((p, dp), inv)) in p.iter_mut().zip(&mut dp).zip(inv).enumerate() {
         for p in p.iter_mut() {
@@ -120,16 +147,12 @@ pub(super) fn unfold<S: Lanes, const B: usize>(w: &[f32], tau: f32, da: &[f32], 
         }
     }
     let t = S::splat(1.0 / tau);
-    for (b, ((p, dp), mean)) in p.iter().zip(&dp).zip(mean).enumerate() {
-        let mut v = [S::splat(0.0); 16];
+    let mut rows = [[S::splat(0.0); 16]; B];
+    for (((p, dp), mean), v) in p.iter().zip(&dp).zip(mean).zip(&mut rows) {
         for ((v, &p), &dp) in v.iter_mut().zip(p).zip(dp) {
             *v = S::mul(S::mul(p, S::sub(dp, mean)), t);
         }
-        S::transpose16(&mut v);
-        for (i, &v) in v.iter().enumerate() {
-            let row = dw[256 * b + 16 * i..].as_mut_ptr();
-            // SAFETY: `dw` holds B blocks of 16 rows of 16.
-            unsafe { S::store(row, S::add(S::load(row), v)) };
-        }
+        S::transpose16(v);
     }
+    rows
 }
