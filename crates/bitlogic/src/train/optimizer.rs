@@ -127,9 +127,8 @@ pub struct AdamStep {
     l2: f32,
 }
 
+/// Adam over a chunk of weights: rows of 16 through [`adam_row`], then the tail.
 #[inline(always)]
-// The lane type only selects the instruction set; these loops vectorise on their own.
-#[allow(clippy::extra_unused_type_parameters)]
 pub(super) fn adam_chunk_any<S: Lanes>(
     h: AdamStep,
     w: &mut [f32],
@@ -137,17 +136,42 @@ pub(super) fn adam_chunk_any<S: Lanes>(
     m: &mut [f32],
     v: &mut [f32],
 ) {
-    for i in 0..w.len() {
-        let gi = g[i] + h.l2 * w[i];
-        m[i] = h.b1 * m[i] + (1.0 - h.b1) * gi;
-        v[i] = h.b2 * v[i] + (1.0 - h.b2) * gi * gi;
-        let denom = v[i].sqrt() * h.inv_sqrt_c2 + h.eps;
-        w[i] = w[i] * h.decay - h.step * m[i] / denom;
+    let mut rows = w
+        .chunks_exact_mut(16)
+        .zip(g.chunks_exact(16))
+        .zip(m.chunks_exact_mut(16).zip(v.chunks_exact_mut(16)));
+    for ((w, g), (m, v)) in &mut rows {
+        // SAFETY: `g` holds 16 floats.
+        adam_row::<S>(h, w, unsafe { S::load(g.as_ptr()) }, m, v);
+    }
+    let n = w.len() / 16 * 16;
+    let tail = w.len() - n;
+    if tail > 0 {
+        // The last few weights go through a padded row: the same operations, lane by lane.
+        let mut t = [[0f32; 16]; 4];
+        t[0][..tail].copy_from_slice(&w[n..]);
+        t[1][..tail].copy_from_slice(&g[n..]);
+        t[2][..tail].copy_from_slice(&m[n..]);
+        t[3][..tail].copy_from_slice(&v[n..]);
+        let [tw, tg, tm, tv] = &mut t;
+        // SAFETY: `tg` holds 16 floats.
+        adam_row::<S>(h, tw, unsafe { S::load(tg.as_ptr()) }, tm, tv);
+        w[n..].copy_from_slice(&tw[..tail]);
+        m[n..].copy_from_slice(&tm[..tail]);
+        v[n..].copy_from_slice(&tv[..tail]);
     }
 }
 
-/// `adam_chunk_any` on one row of 16 weights whose gradients are in a vector already (a fused
-/// update, see `params`): the same operations in the same order, lane by lane.
+/// One Adam step on a row of 16 weights, their gradients in a vector:
+///
+/// ```text
+///   g ← g + λ·w (Adam's L2; 0 for AdamW),  m ← β1·m + (1−β1)·g,  v ← β2·v + ((1−β2)·g)·g
+///   w ← w·decay − (lr/c1 · m) / (√v · (1/√c2) + ε)
+/// ```
+///
+/// evaluated in that order, lane by lane, at every instruction set (no fused multiply-adds),
+/// so that the weights do not depend on the one detected. The fused difflogic update (see
+/// `params`) calls it with a row straight from the unfold.
 #[inline(always)]
 pub(super) fn adam_row<S: Lanes>(
     h: AdamStep,
@@ -184,6 +208,40 @@ dispatch! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_simd_level_takes_the_written_out_step_bit_for_bit() {
+        use crate::layer::simd::SimdLevel;
+        use crate::rng::Rng;
+        // Two rows of 16 and a tail of 5, for Adam with an L2 term and for AdamW.
+        let n = 37;
+        let mut r = Rng::new(5);
+        let w0: Vec<f32> = (0..n).map(|_| r.normal()).collect();
+        let g: Vec<f32> = (0..n).map(|_| 1e-2 * r.normal()).collect();
+        let m0: Vec<f32> = (0..n).map(|_| 1e-3 * r.normal()).collect();
+        let v0: Vec<f32> = (0..n).map(|_| 1e-5 * r.normal().abs()).collect();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for kind in [OptimizerKind::Adam, OptimizerKind::AdamW] {
+            let mut opt = Optimizer::new(kind, 0.01, 0.1, &[n]);
+            (0..4).for_each(|_| opt.begin_step());
+            let h = opt.adam_step();
+            let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+            for i in 0..n {
+                let gi = g[i] + h.l2 * w[i];
+                m[i] = h.b1 * m[i] + (1.0 - h.b1) * gi;
+                v[i] = h.b2 * v[i] + (1.0 - h.b2) * gi * gi;
+                let denom = v[i].sqrt() * h.inv_sqrt_c2 + h.eps;
+                w[i] = w[i] * h.decay - h.step * m[i] / denom;
+            }
+            for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+                let (mut w1, mut m1, mut v1) = (w0.clone(), m0.clone(), v0.clone());
+                adam_chunk_at(level, h, &mut w1, &g, &mut m1, &mut v1);
+                assert_eq!(bits(&w1), bits(&w), "{kind:?} {level:?}: w");
+                assert_eq!(bits(&m1), bits(&m), "{kind:?} {level:?}: m");
+                assert_eq!(bits(&v1), bits(&v), "{kind:?} {level:?}: v");
+            }
+        }
+    }
 
     #[test]
     fn adam_minimises_a_quadratic() {
