@@ -269,9 +269,9 @@ fn unfold_adam_any<S: Lanes>(
     v: &mut [f32],
     clamp: bool,
 ) {
-    if p.unfolds_each() && !clamp {
-        // Each neuron's step as soon as its gradients are out (see `unfold_run_each`).
-        p.unfold_run_each::<S>(
+    // Difflogic: each neuron's step as soon as its gradients are out (see `unfold_run_each`).
+    let fused = !clamp
+        && p.unfold_run_each::<S>(
             at,
             w,
             tau,
@@ -282,6 +282,7 @@ fn unfold_adam_any<S: Lanes>(
                 adam_row::<S>(h, w, g, m, v)
             },
         );
+    if fused {
         return;
     }
     dw.iter_mut().for_each(|g| *g = 0.0);

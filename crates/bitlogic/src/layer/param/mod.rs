@@ -285,16 +285,11 @@ impl Parametrization {
         }
     }
 
-    /// Whether [`unfold_run_each`](Self::unfold_run_each) serves this parametrization:
-    /// difflogic, whose unfold computes a whole row of weight gradients in vector lanes.
-    pub fn unfolds_each(self) -> bool {
-        self == Parametrization::Difflogic
-    }
-
     /// [`unfold_run`](Self::unfold_run) into a zeroed gradient, handing each neuron's row of
     /// 16 gradients to `apply` with its index in the run and its row of `w` as soon as it is
-    /// computed; the logits are read at `at`, or at `w` where it is `None`. Only where
-    /// [`unfolds_each`](Self::unfolds_each); other parametrizations hand nothing over.
+    /// computed; the logits are read at `at`, or at `w` where it is `None`. Difflogic only,
+    /// whose unfold computes a whole row of weight gradients in vector lanes: for the others
+    /// it returns false and touches nothing.
     #[inline(always)]
     pub fn unfold_run_each<S: Lanes>(
         self,
@@ -303,11 +298,12 @@ impl Parametrization {
         tau: f32,
         da: &[f32],
         apply: impl FnMut(usize, &mut [f32], S::V),
-    ) {
-        debug_assert!(self.unfolds_each(), "{self:?} has no unfold_run_each");
-        if self == Parametrization::Difflogic {
-            difflogic::unfold_run_each::<S>(at, w, tau, da, apply);
+    ) -> bool {
+        if self != Parametrization::Difflogic {
+            return false;
         }
+        difflogic::unfold_run_each::<S>(at, w, tau, da, apply);
+        true
     }
 
     /// The discrete truth table (MSB order, 0/1 per address) of one neuron.
