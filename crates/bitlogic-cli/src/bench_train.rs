@@ -1,8 +1,9 @@
 //! `bitlogic bench train`: training throughput on synthetic binary inputs.
 //!
 //! Builds a random `in_dim → width × depth → GroupSum(10)` model (or listed widths, and
-//! learnable connections if asked: `bench_model`), warms up, then times
-//! individual optimisation steps and reports the median, and the median of each phase of a
+//! learnable connections if asked: `bench_model`), warms up (at least 3 steps and 0.5 s),
+//! then times individual optimisation steps for at least `--steps` steps and `--seconds`
+//! seconds, and reports the median with its quartiles, and the median of each phase of a
 //! step (folding the weights, the blocks, the update: `Trainer::step_times`). Peak memory is
 //! the process's high-water mark (VmHWM), so run one configuration per process. `--amp`
 //! stores activations and their gradients as bf16 or f16 (the eager baseline uses the same
@@ -30,9 +31,18 @@ pub struct BenchTrainArgs {
     /// Samples per kernel block (0 = automatic).
     #[arg(long, default_value_t = 0)]
     pub block: usize,
-    /// Timed steps (after 3 warm-up steps).
+    /// Timed steps, at least (see --seconds).
     #[arg(long, default_value_t = 15)]
     pub steps: usize,
+    /// Keep timing steps until they add up to this many seconds (per configuration), so that
+    /// the median covers more than a passing minute of a shared machine.
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
+    /// Warm-up before the timed steps: at least 3 steps and this many seconds (per
+    /// configuration). A fresh process's first tens of milliseconds of steps can run several
+    /// times slower than the rest.
+    #[arg(long, default_value_t = 0.5)]
+    pub warmup_seconds: f64,
     /// Compile mode: default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs, true, false.
     #[arg(long, default_value = "reduce-overhead")]
     pub mode: String,
@@ -75,17 +85,43 @@ struct Phases {
     update: f64,
 }
 
-/// One configuration's timing: the median step, the median of each phase, and its trainer.
+/// One configuration's timing: the median step and its quartiles, the median of each phase,
+/// how many steps were run, and its trainer.
 struct Timed {
     step: f64,
+    quartiles: (f64, f64),
     phases: Phases,
+    counts: Counts,
     trainer: Trainer,
 }
 
-/// Each configuration trains its own copy of `model`: 3 warm-up steps each (autotuning, if
-/// any, happens in the first, and the trainer then reports the threads, block and SIMD level
-/// it chose), then `steps` timed steps each, one configuration after the other within every
-/// step, so that all of them see the same minutes of a shared machine.
+/// Warm-up steps, timed steps and the sum of the timed steps' seconds.
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    warmup: usize,
+    timed: usize,
+    timed_seconds: f64,
+}
+
+/// Runs `step` (given the step's index) at least `min` times and until `seconds` have
+/// passed; returns how many steps ran.
+fn run_for(min: usize, seconds: f64, mut step: impl FnMut(usize) -> Result<()>) -> Result<usize> {
+    // A bound for a tiny model with a huge budget, so that a typo cannot run for hours.
+    const MAX_STEPS: usize = 1_000_000;
+    let start = Instant::now();
+    let mut s = 0;
+    while s < MAX_STEPS && (s < min || start.elapsed().as_secs_f64() < seconds) {
+        step(s)?;
+        s += 1;
+    }
+    Ok(s)
+}
+
+/// Each configuration trains its own copy of `model`: warm-up steps each (at least 3 and
+/// `--warmup-seconds`; autotuning, if any, happens in the first, and the trainer then reports
+/// the threads, block and SIMD level it chose), then timed steps (at least `--steps` and
+/// `--seconds` per configuration), one configuration after the other within every step, so
+/// that all of them see the same minutes of a shared machine.
 fn time_steps(model: &Model, configs: Vec<TrainConfig>, a: &BenchTrainArgs) -> Result<Vec<Timed>> {
     let n = a.batch * 4;
     let mut rng = Rng::new(7);
@@ -101,62 +137,100 @@ fn time_steps(model: &Model, configs: Vec<TrainConfig>, a: &BenchTrainArgs) -> R
     };
     let idx: Vec<usize> = (0..n).collect();
     let batches: Vec<&[usize]> = idx.chunks(a.batch).collect();
-    let mut runs = Vec::with_capacity(configs.len());
+    let batch = |s: usize| batches[s % batches.len()];
+    let (steps, n_configs) = (a.steps.max(1), configs.len());
+    let mut runs = Vec::with_capacity(n_configs);
     for config in configs {
-        let mut model = model.clone();
-        let mut trainer = Trainer::new(&model, config)?;
-        for b in batches.iter().take(3) {
-            trainer.step(&mut model, data, b)?;
-        }
-        runs.push((
+        let model = model.clone();
+        let trainer = Trainer::new(&model, config)?;
+        runs.push(Run {
             model,
             trainer,
-            Vec::with_capacity(a.steps),
-            Vec::with_capacity(a.steps),
-        ));
+            times: Vec::with_capacity(steps),
+            phases: Vec::with_capacity(steps),
+            counts: Counts::default(),
+        });
     }
-    let steps = a.steps.max(1);
-    if let [(model, trainer, times, phases)] = &mut runs[..] {
-        // One configuration: its steps run inside its pool, as `fit` runs an epoch's.
+    if let [r] = &mut runs[..] {
+        // One configuration: its steps, warm-up included, run inside its pool, as `fit`
+        // runs an epoch's.
+        let Run { model, trainer, .. } = r;
+        let (times, phases, counts) = (&mut r.times, &mut r.phases, &mut r.counts);
         trainer.with_pool(|trainer| -> Result<()> {
-            for s in 0..steps {
+            counts.warmup = run_for(3, a.warmup_seconds, |s| {
+                trainer.step(model, data, batch(s))?;
+                Ok(())
+            })?;
+            counts.timed = run_for(steps, a.seconds, |s| {
                 let t = Instant::now();
-                trainer.step(model, data, batches[s % batches.len()])?;
+                trainer.step(model, data, batch(s))?;
                 times.push(t.elapsed().as_secs_f64());
                 phases.push(trainer.step_times());
-            }
+                Ok(())
+            })?;
             Ok(())
         })?;
     } else {
-        // Interleaved configurations alternate between their pools step by step.
-        for s in 0..steps {
-            for (model, trainer, times, phases) in runs.iter_mut() {
+        for r in runs.iter_mut() {
+            let Run { model, trainer, .. } = r;
+            r.counts.warmup = run_for(3, a.warmup_seconds, |s| {
+                trainer.step(model, data, batch(s))?;
+                Ok(())
+            })?;
+        }
+        // Interleaved configurations alternate between their pools step by step; the budget
+        // is per configuration, so the rounds run for n times `--seconds`.
+        let rounds = run_for(steps, a.seconds * n_configs as f64, |s| {
+            for r in runs.iter_mut() {
                 let t = Instant::now();
-                trainer.step(model, data, batches[s % batches.len()])?;
-                times.push(t.elapsed().as_secs_f64());
-                phases.push(trainer.step_times());
+                r.trainer.step(&mut r.model, data, batch(s))?;
+                r.times.push(t.elapsed().as_secs_f64());
+                r.phases.push(r.trainer.step_times());
             }
+            Ok(())
+        })?;
+        runs.iter_mut().for_each(|r| r.counts.timed = rounds);
+    }
+    Ok(runs.into_iter().map(Run::timed).collect())
+}
+
+/// One configuration's model, trainer and what its steps measured so far.
+struct Run {
+    model: Model,
+    trainer: Trainer,
+    times: Vec<f64>,
+    phases: Vec<StepTimes>,
+    counts: Counts,
+}
+
+impl Run {
+    fn timed(self) -> Timed {
+        let ms = |f: fn(&StepTimes) -> std::time::Duration| {
+            median(
+                self.phases
+                    .iter()
+                    .map(|p| f(p).as_secs_f64() * 1e3)
+                    .collect(),
+            )
+        };
+        let mut sorted = self.times.clone();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let n = sorted.len();
+        Timed {
+            step: median(self.times.clone()),
+            quartiles: (sorted[n / 4], sorted[(3 * n) / 4]),
+            phases: Phases {
+                fold: ms(|p| p.fold),
+                blocks: ms(|p| p.blocks),
+                update: ms(|p| p.update),
+            },
+            counts: Counts {
+                timed_seconds: self.times.iter().sum(),
+                ..self.counts
+            },
+            trainer: self.trainer,
         }
     }
-    Ok(runs
-        .into_iter()
-        .map(
-            |(_, trainer, times, phases): (_, _, Vec<f64>, Vec<StepTimes>)| {
-                let ms = |f: fn(&StepTimes) -> std::time::Duration| {
-                    median(phases.iter().map(|p| f(p).as_secs_f64() * 1e3).collect())
-                };
-                Timed {
-                    step: median(times),
-                    phases: Phases {
-                        fold: ms(|p| p.fold),
-                        blocks: ms(|p| p.blocks),
-                        update: ms(|p| p.update),
-                    },
-                    trainer,
-                }
-            },
-        )
-        .collect())
 }
 
 /// The one timing of a one-configuration run.
@@ -199,7 +273,9 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
         eager_step,
         Timed {
             step,
+            quartiles,
             phases,
+            counts,
             trainer,
         },
     ) = match (a.no_baseline, a.interleave) {
@@ -225,6 +301,10 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
             json!({
                 "samples_per_second": sps,
                 "median_step_seconds": step,
+                "step_quartiles_seconds": [quartiles.0, quartiles.1],
+                "warmup_steps": counts.warmup,
+                "timed_steps": counts.timed,
+                "timed_seconds": counts.timed_seconds,
                 "eager_samples_per_second": eager_sps,
                 "speedup_over_eager": speedup,
                 "baseline_interleaved": eager_sps.map(|_| a.interleave),
@@ -258,9 +338,13 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
             None => String::new(),
         };
         println!(
-            "{model_desc}: {sps:.0} samples/s with mode {} (median step {:.2} ms, batch {}, {} threads, block {}, {}, {}{tuned}); {baseline}; peak RSS {:.1} MB; phases (median ms): fold {:.3}, blocks {:.3}, update {:.3}",
+            "{model_desc}: {sps:.0} samples/s with mode {} (median step {:.2} ms, quartiles {:.2}–{:.2} ms over {} timed steps after {} warm-up steps, batch {}, {} threads, block {}, {}, {}{tuned}); {baseline}; peak RSS {:.1} MB; phases (median ms): fold {:.3}, blocks {:.3}, update {:.3}",
             mode.name(),
             step * 1e3,
+            quartiles.0 * 1e3,
+            quartiles.1 * 1e3,
+            counts.timed,
+            counts.warmup,
             a.batch,
             trainer.threads(),
             trainer.block_size(),

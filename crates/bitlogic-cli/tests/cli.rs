@@ -295,7 +295,8 @@ fn neurallut_fixed_point_and_per_layer_connections_train_and_pack_exactly() {
 }
 
 /// `bench train` on a model small enough for a test: 64 → 2 × 160, batch 32, one thread.
-const SMALL_BENCH: [&str; 14] = [
+/// No time budget: exactly 3 warm-up steps and 2 timed ones.
+const SMALL_BENCH: [&str; 18] = [
     "bench",
     "train",
     "--in-dim",
@@ -310,6 +311,10 @@ const SMALL_BENCH: [&str; 14] = [
     "1",
     "--steps",
     "2",
+    "--seconds",
+    "0",
+    "--warmup-seconds",
+    "0",
 ];
 
 #[test]
@@ -353,6 +358,10 @@ fn bench_train_takes_listed_widths_and_learnable_connections() {
         "1",
         "--steps",
         "2",
+        "--seconds",
+        "0",
+        "--warmup-seconds",
+        "0",
         "--no-baseline",
         "--json",
     ]);
@@ -371,6 +380,38 @@ fn bench_train_takes_listed_widths_and_learnable_connections() {
         &bitlogic(&["bench", "train", "--width", "160,0"]),
         &["--width", "[160, 0]"],
     );
+}
+
+#[test]
+fn bench_train_times_steps_for_its_budget_and_reports_the_counts() {
+    let report = json_report(&[&SMALL_BENCH[..], &["--no-baseline", "--json"]].concat());
+    assert_eq!(report["warmup_steps"], 3, "{report}");
+    assert_eq!(report["timed_steps"], 2, "{report}");
+    // A budget far longer than two steps of this model: the steps go on until it is spent.
+    let args = [
+        &SMALL_BENCH[..14],
+        &["--seconds", "0.3", "--no-baseline", "--json"],
+    ]
+    .concat();
+    let report = json_report(&args);
+    let timed = report["timed_steps"].as_u64().unwrap();
+    let seconds = report["timed_seconds"].as_f64().unwrap();
+    // The budget is wall time; the steps' own times add up to nearly all of it.
+    assert!(timed > 2 && seconds > 0.9 * 0.3, "{report}");
+    assert!(report["warmup_steps"].as_u64().unwrap() > 3, "{report}");
+    let q = &report["step_quartiles_seconds"];
+    let (q1, q3) = (q[0].as_f64().unwrap(), q[1].as_f64().unwrap());
+    let median = report["median_step_seconds"].as_f64().unwrap();
+    assert!(q1 <= median && median <= q3, "{report}");
+    // Interleaved, each configuration gets the budget: the rounds run for both.
+    let args = [
+        &SMALL_BENCH[..14],
+        &["--seconds", "0.2", "--interleave", "--json"],
+    ]
+    .concat();
+    let report = json_report(&args);
+    assert!(report["timed_seconds"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(report["timed_steps"].as_u64().unwrap() > 2, "{report}");
 }
 
 #[test]
@@ -410,6 +451,10 @@ fn max_autotune_logs_every_probe_and_reports_its_choice() {
         "2",
         "--steps",
         "2",
+        "--seconds",
+        "0",
+        "--warmup-seconds",
+        "0",
         "--mode",
         "max-autotune",
         "--no-baseline",
