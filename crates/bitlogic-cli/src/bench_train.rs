@@ -244,6 +244,14 @@ pub fn run(a: &BenchTrainArgs) -> Result<()> {
             "--interleave runs the mode=false baseline alongside the compiled path; it cannot go with --no-baseline"
         );
     }
+    for (flag, v) in [
+        ("--seconds", a.seconds),
+        ("--warmup-seconds", a.warmup_seconds),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            anyhow::bail!("{flag} must be a finite number of seconds, 0 or more (got {v})");
+        }
+    }
     let mode = CompileMode::parse(&a.mode)?;
     let amp = AmpDtype::parse(&a.amp)?;
     let compile = CompileOptions {

@@ -412,6 +412,14 @@ fn bench_train_times_steps_for_its_budget_and_reports_the_counts() {
     let report = json_report(&args);
     assert!(report["timed_seconds"].as_f64().unwrap() > 0.0, "{report}");
     assert!(report["timed_steps"].as_u64().unwrap() > 2, "{report}");
+    assert_one_line_error(
+        &bitlogic(&[&SMALL_BENCH[..14], &["--seconds=-1"]].concat()),
+        &["--seconds", "-1"],
+    );
+    assert_one_line_error(
+        &bitlogic(&[&SMALL_BENCH[..14], &["--warmup-seconds", "NaN"]].concat()),
+        &["--warmup-seconds", "NaN"],
+    );
 }
 
 #[test]
