@@ -205,6 +205,9 @@ pub struct Trainer {
 /// Samples from which [`Trainer::evaluate`] packs the model first (see there).
 pub const PACKED_EVAL_MIN: usize = 4096;
 
+/// Times max-autotune takes each probe's step (their median is the probe's time).
+const AUTOTUNE_ROUNDS: usize = 3;
+
 /// Wall time of the phases of one training step (see [`Trainer::step_times`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct StepTimes {
@@ -339,15 +342,33 @@ impl Trainer {
                     {
                         continue;
                     }
-                    let seconds = self.time_probe(model, data, idx, bs, simd, threads)?;
                     probes.push(AutotuneProbe {
                         block: bs,
                         simd,
                         threads,
-                        seconds,
+                        seconds: 0.0,
                     });
                 }
             }
+        }
+        // Each probe is timed once per round, and the rounds go through the probes forwards,
+        // backwards, forwards: a shared machine drifts by tens of percent within seconds, and
+        // timing each probe's steps back to back compared the probes at different moments.
+        let mut times = vec![Vec::with_capacity(AUTOTUNE_ROUNDS); probes.len()];
+        for round in 0..AUTOTUNE_ROUNDS {
+            let order: Vec<usize> = if round % 2 == 0 {
+                (0..probes.len()).collect()
+            } else {
+                (0..probes.len()).rev().collect()
+            };
+            for i in order {
+                let p = probes[i];
+                times[i].push(self.time_probe(model, data, idx, p.block, p.simd, p.threads)?);
+            }
+        }
+        for (p, t) in probes.iter_mut().zip(&mut times) {
+            t.sort_by(|a, b| a.total_cmp(b));
+            p.seconds = t[t.len() / 2];
         }
         self.autotune = Some(probes);
         let best = *self
@@ -368,8 +389,8 @@ impl Trainer {
         Ok(())
     }
 
-    /// Median of 3 steps (after a warm-up step) of a reduce-overhead trainer with these
-    /// settings, on a copy of `model`, run on the probe's own threads as `fit` runs its steps.
+    /// One step (after a warm-up step) of a reduce-overhead trainer with these settings, on a
+    /// copy of `model`, run on the probe's own threads as `fit` runs its steps.
     fn time_probe(
         &self,
         model: &Model,
@@ -392,18 +413,12 @@ impl Trainer {
         let mut probe = Trainer::new(model, config)?;
         probe.set_simd(simd);
         let mut copy = model.clone();
-        let mut times = probe.with_pool(|p| {
+        probe.with_pool(|p| {
             p.step(&mut copy, data, idx)?;
-            (0..3)
-                .map(|_| {
-                    let t = Instant::now();
-                    p.step(&mut copy, data, idx)
-                        .map(|_| t.elapsed().as_secs_f64())
-                })
-                .collect::<Result<Vec<f64>>>()
-        })?;
-        times.sort_by(|a, b| a.total_cmp(b));
-        Ok(times[1])
+            let t = Instant::now();
+            p.step(&mut copy, data, idx)?;
+            Ok(t.elapsed().as_secs_f64())
+        })
     }
 
     /// One optimisation step on the samples `idx` of `data` (at most `batch` of them, unless
