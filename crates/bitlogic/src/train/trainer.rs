@@ -327,49 +327,50 @@ impl Trainer {
             thread_counts.push(self.threads / 2);
         }
         let covered = idx.len().div_ceil(kernel::LANES) * kernel::LANES;
-        let mut probes: Vec<AutotuneProbe> = Vec::new();
+        // (block, SIMD level, threads) of every probe.
+        let mut targets: Vec<(usize, SimdLevel, usize)> = Vec::new();
         for block in [16, 32, 64, 128] {
-            if block > covered && !probes.is_empty() {
+            if block > covered && !targets.is_empty() {
                 break;
             }
             for &threads in &thread_counts {
                 // Targets that plan the same blocks run the same step: time it once.
                 let bs = plan_blocks(batch, threads, block).0;
                 for &simd in &levels {
-                    if probes
-                        .iter()
-                        .any(|p| (p.block, p.simd, p.threads) == (bs, simd, threads))
-                    {
-                        continue;
+                    if !targets.contains(&(bs, simd, threads)) {
+                        targets.push((bs, simd, threads));
                     }
-                    probes.push(AutotuneProbe {
-                        block: bs,
-                        simd,
-                        threads,
-                        seconds: 0.0,
-                    });
                 }
             }
         }
         // Each probe is timed once per round, and the rounds go through the probes forwards,
         // backwards, forwards: a shared machine drifts by tens of percent within seconds, and
         // timing each probe's steps back to back compared the probes at different moments.
-        let mut times = vec![Vec::with_capacity(AUTOTUNE_ROUNDS); probes.len()];
+        let mut times = vec![Vec::with_capacity(AUTOTUNE_ROUNDS); targets.len()];
         for round in 0..AUTOTUNE_ROUNDS {
             let order: Vec<usize> = if round % 2 == 0 {
-                (0..probes.len()).collect()
+                (0..targets.len()).collect()
             } else {
-                (0..probes.len()).rev().collect()
+                (0..targets.len()).rev().collect()
             };
             for i in order {
-                let p = probes[i];
-                times[i].push(self.time_probe(model, data, idx, p.block, p.simd, p.threads)?);
+                let (bs, simd, threads) = targets[i];
+                times[i].push(self.time_probe(model, data, idx, bs, simd, threads)?);
             }
         }
-        for (p, t) in probes.iter_mut().zip(&mut times) {
-            t.sort_by(|a, b| a.total_cmp(b));
-            p.seconds = t[t.len() / 2];
-        }
+        let probes = targets
+            .into_iter()
+            .zip(times)
+            .map(|((block, simd, threads), mut t)| {
+                t.sort_by(|a, b| a.total_cmp(b));
+                AutotuneProbe {
+                    block,
+                    simd,
+                    threads,
+                    seconds: t[t.len() / 2],
+                }
+            })
+            .collect();
         self.autotune = Some(probes);
         let best = *self
             .autotune_choice()
