@@ -113,3 +113,56 @@ impl<A: Act> GradRows<'_, A> {
         }
     }
 }
+
+impl<'a, A> GradRows<'a, A> {
+    /// The rows of neurons 0, 1, 2, … in turn, checked here once rather than per neuron.
+    #[inline(always)]
+    pub(super) fn cursor(self, bs: usize) -> GradCursor<'a, A> {
+        let (row, group, clear) = match self {
+            GradRows::Own(g) => (g.as_mut_ptr(), 1, true),
+            GradRows::Shared {
+                rows,
+                group,
+                out_dim,
+            } => {
+                assert!(group > 0 && rows.len() >= out_dim.div_ceil(group) * bs);
+                (rows.as_ptr() as *mut A, group, false)
+            }
+        };
+        GradCursor {
+            row,
+            bs,
+            group,
+            left: group,
+            clear,
+            _rows: std::marker::PhantomData,
+        }
+    }
+}
+
+/// See [`GradRows::cursor`]: a group's row is handed out `group` times, then the next.
+pub(super) struct GradCursor<'a, A> {
+    row: *mut A,
+    bs: usize,
+    group: usize,
+    left: usize,
+    clear: bool,
+    _rows: std::marker::PhantomData<&'a mut [A]>,
+}
+
+impl<A> GradCursor<'_, A> {
+    /// The next neuron's row and whether to clear it.
+    ///
+    /// # Safety
+    /// At most as many calls as the rows have neurons (`GradRows::len`).
+    #[inline(always)]
+    pub(super) unsafe fn next(&mut self) -> (*mut A, bool) {
+        let row = self.row;
+        self.left -= 1;
+        if self.left == 0 {
+            self.left = self.group;
+            self.row = self.row.wrapping_add(self.bs);
+        }
+        (row, self.clear)
+    }
+}

@@ -16,8 +16,9 @@
 //! operations in the same order), since unrolled on sixteen separate floats it costs more
 //! compile time than every other instance together and buys speed only where there is no
 //! SIMD level to use.
-//! Rank 2, the hot case, is written out as a bilinear polynomial in `rank2.rs` (fewer vector
-//! operations per chunk); `tests.rs` here checks it against the tree.
+//! Rank 2, the hot case, is written out as a bilinear polynomial in `rank2.rs`, and rank 4 in
+//! monomial form in `rank4.rs` (fewer vector operations per chunk than the tree's walk);
+//! `tests.rs` here checks both against the tree.
 //! Activation rows (`input`, `output`, `grad_out`, `grad_in`) are generic over their storage
 //! type ([`Act`]: f32, bf16, f16); everything in registers, and `dcoef` and `slot_grad`, is f32.
 
@@ -28,6 +29,7 @@ use super::simd::{dispatch, SimdLevel};
 
 mod io;
 mod rank2;
+mod rank4;
 mod tree;
 use tree::{backward_n, forward_n};
 #[cfg(test)]
@@ -150,10 +152,11 @@ fn forward_into<S: Lanes, A: Act, O: io::Sink<S, A>>(
     out: &mut O,
     bs: usize,
 ) {
-    if rank == 2 {
-        return rank2::forward::<S, A, _>(ids, coef, sigmoid, input, out, bs);
+    match rank {
+        2 => rank2::forward::<S, A, _>(ids, coef, sigmoid, input, out, bs),
+        4 => rank4::forward::<S, A, _>(ids, coef, sigmoid, input, out, bs),
+        _ => tree::by_tree!(rank, forward_n::<_>, (ids, coef, sigmoid, input, out, bs)),
     }
-    tree::by_tree!(rank, forward_n::<_>, (ids, coef, sigmoid, input, out, bs))
 }
 
 /// The backward pass of any rank with its output gradients in `g` (own rows, or a GroupSum
@@ -174,47 +177,58 @@ fn backward_rows_any<S: Lanes, A: Act>(
     bs: usize,
 ) {
     let (c, o, a) = (coef, dcoef, accumulate);
-    if rank == 2 {
-        match (grad_in, slot_grad) {
-            (Some(gi), Some(sg)) => {
-                rank2::backward::<S, A, true, true>(ids, c, sigmoid, input, g, gi, sg, o, a, bs)
-            }
-            (Some(gi), None) => rank2::backward::<S, A, true, false>(
-                ids,
-                c,
-                sigmoid,
-                input,
-                g,
-                gi,
-                &mut [],
-                o,
-                a,
-                bs,
-            ),
-            (None, Some(sg)) => rank2::backward::<S, A, false, true>(
-                ids,
-                c,
-                sigmoid,
-                input,
-                g,
-                &mut [],
-                sg,
-                o,
-                a,
-                bs,
-            ),
-            (None, None) => rank2::backward::<S, A, false, false>(
-                ids,
-                c,
-                sigmoid,
-                input,
-                g,
-                &mut [],
-                &mut [],
-                o,
-                a,
-                bs,
-            ),
+    if rank == 2 || rank == 4 {
+        // The written-out polynomials, with each combination of input-side gradients a
+        // constant.
+        macro_rules! by_outputs {
+            ($kernel:ident) => {
+                match (grad_in, slot_grad) {
+                    (Some(gi), Some(sg)) => $kernel::backward::<S, A, true, true>(
+                        ids, c, sigmoid, input, g, gi, sg, o, a, bs,
+                    ),
+                    (Some(gi), None) => $kernel::backward::<S, A, true, false>(
+                        ids,
+                        c,
+                        sigmoid,
+                        input,
+                        g,
+                        gi,
+                        &mut [],
+                        o,
+                        a,
+                        bs,
+                    ),
+                    (None, Some(sg)) => $kernel::backward::<S, A, false, true>(
+                        ids,
+                        c,
+                        sigmoid,
+                        input,
+                        g,
+                        &mut [],
+                        sg,
+                        o,
+                        a,
+                        bs,
+                    ),
+                    (None, None) => $kernel::backward::<S, A, false, false>(
+                        ids,
+                        c,
+                        sigmoid,
+                        input,
+                        g,
+                        &mut [],
+                        &mut [],
+                        o,
+                        a,
+                        bs,
+                    ),
+                }
+            };
+        }
+        if rank == 2 {
+            by_outputs!(rank2)
+        } else {
+            by_outputs!(rank4)
         }
     } else if grad_in.is_some() || slot_grad.is_some() {
         let (gi, sg) = (grad_in, slot_grad);

@@ -13,8 +13,13 @@
 //! row and the four sums Σg, ΣgA, ΣgB, ΣgAB replace the tree's per-leaf sums. Four
 //! neurons' sixteen sums are reduced across lanes together (`hsum16`) and only then turned
 //! into corner gradients, seven vector operations for the four (`Lanes::bilinear_corners`)
-//! where it took five per neuron before the reduction. The kernel is bound by the vector
-//! ports, so operations saved per neuron are time saved.
+//! where it took five per neuron before the reduction.
+//!
+//! What bounds both loops is the number of instructions issued, not any one port: thirty
+//! no-ops added per neuron slowed the forward pass by a cycle per three of them. So the
+//! per-neuron bookkeeping is kept lean: the ids are checked once per call and then read
+//! without a check, the polynomials are worked out a tile of neurons at a time (each
+//! coefficient is then a broadcast load), and the output-gradient row advances by a counter.
 
 use super::io::{GradRows, Sink};
 use super::{prefetch, LANES, PREFETCH};
@@ -29,14 +34,26 @@ struct Bilinear<V> {
     cab: V,
 }
 
+/// Neurons whose polynomials are worked out together, ahead of their chunk loops.
+const TILE: usize = 64;
+
+/// The polynomials (c0, cA, cB, cAB) of up to [`TILE`] consecutive neurons from their
+/// corners (`corners.len() / 4` of them), in one pass that the compiler vectorises.
+#[inline(always)]
+fn polynomials(corners: &[f32], tile: &mut [[f32; 4]; TILE]) {
+    for (m, a) in tile.iter_mut().zip(corners.chunks_exact(4)) {
+        *m = [a[0], a[2] - a[0], a[1] - a[0], a[3] - a[2] - a[1] + a[0]];
+    }
+}
+
 impl<V: Copy> Bilinear<V> {
     #[inline(always)]
-    fn of<S: Lanes<V = V>>(a: &[f32]) -> Self {
+    fn of<S: Lanes<V = V>>(m: &[f32; 4]) -> Self {
         Bilinear {
-            c0: S::splat(a[0]),
-            ca: S::splat(a[2] - a[0]),
-            cb: S::splat(a[1] - a[0]),
-            cab: S::splat(a[3] - a[2] - a[1] + a[0]),
+            c0: S::splat(m[0]),
+            ca: S::splat(m[1]),
+            cb: S::splat(m[2]),
+            cab: S::splat(m[3]),
         }
     }
 
@@ -72,26 +89,31 @@ impl<V: Copy> Bilinear<V> {
     }
 }
 
-/// Row offsets of the inputs of the neuron `PREFETCH` ahead of `i` (its own past the last):
-/// the chunk loops ask for the chunk they are at in those rows, so every line of the rows is
-/// requested without a per-neuron prefetch loop. They are hints, never dereferenced here.
+/// Checks the shapes the neuron loops rely on: two ids per neuron, each a row of `input`
+/// (`in_dim` rows), and four corners per neuron. Once per call, so that the loops read ids
+/// and rows without a check each.
 #[inline(always)]
-fn ahead(ids: &[u32], i: usize, out_dim: usize, bs: usize) -> (usize, usize) {
-    let n = if i + PREFETCH < out_dim {
-        i + PREFETCH
-    } else {
-        i
-    };
-    (ids[2 * n] as usize * bs, ids[2 * n + 1] as usize * bs)
+fn check(ids: &[u32], coef: &[f32], out_dim: usize, in_dim: usize) {
+    assert_eq!(ids.len(), 2 * out_dim, "two ids per neuron");
+    assert!(coef.len() >= 4 * out_dim, "four corners per neuron");
+    let max = ids.iter().fold(0, |m, &x| m.max(x));
+    assert!(
+        out_dim == 0 || (max as usize) < in_dim,
+        "id {max} of {in_dim} rows"
+    );
 }
 
-/// Row offsets of neuron `i`'s two inputs, checked once so that the chunk loop can read
-/// through raw pointers.
+/// Row offsets of neuron `i`'s two inputs, and of the neuron `PREFETCH` ahead (its own past
+/// the last): the chunk loops ask for the chunk they are at in those rows, so every line of
+/// the rows is requested without a per-neuron prefetch loop.
+///
+/// # Safety
+/// `i < out_dim` and `ids.len() == 2 * out_dim`.
 #[inline(always)]
-fn rows(ids: &[u32], i: usize, in_dim: usize, bs: usize) -> (usize, usize) {
-    let (a, b) = (ids[2 * i] as usize, ids[2 * i + 1] as usize);
-    assert!(a < in_dim && b < in_dim);
-    (a * bs, b * bs)
+unsafe fn offsets(ids: &[u32], i: usize, out_dim: usize, bs: usize) -> [usize; 4] {
+    let n = (i + PREFETCH).min(out_dim - 1);
+    let id = |k: usize| *ids.get_unchecked(k) as usize * bs;
+    [id(2 * i), id(2 * i + 1), id(2 * n), id(2 * n + 1)]
 }
 
 /// Asks for the lines of a 32-sample pair of chunks at `p`: one line of bf16 or f16, two of
@@ -118,30 +140,36 @@ pub(super) fn forward<S: Lanes, A: Act, O: Sink<S, A>>(
     // Chunks go two at a time (`Act::load2`: bf16 widens 32 values in two instructions); a
     // block of an odd number of chunks ends with one alone.
     let pairs = bs / (2 * LANES) * (2 * LANES);
-    for i in 0..out_dim {
-        let (ra, rb) = rows(ids, i, in_dim, bs);
-        let (na, nb) = ahead(ids, i, out_dim, bs);
-        let p = Bilinear::of::<S>(&coef[4 * i..4 * i + 4]);
-        for c in (0..pairs).step_by(2 * LANES) {
-            // SAFETY: both rows hold `bs` values (checked in `rows`) and c + 32 <= bs.
-            unsafe {
-                prefetch_pair(input.as_ptr().wrapping_add(na + c));
-                prefetch_pair(input.as_ptr().wrapping_add(nb + c));
-                let (x0, x0b) = A::load2::<S>(input.as_ptr().add(ra + c));
-                let (x1, x1b) = A::load2::<S>(input.as_ptr().add(rb + c));
-                let (y, yb) = (p.out::<S>(sigmoid, x0, x1), p.out::<S>(sigmoid, x0b, x1b));
-                out.put2(i, c, y, yb);
+    check(ids, coef, out_dim, in_dim);
+    let mut tile = [[0f32; 4]; TILE];
+    for start in (0..out_dim).step_by(TILE) {
+        let end = (start + TILE).min(out_dim);
+        polynomials(&coef[4 * start..4 * end], &mut tile);
+        for (i, m) in (start..end).zip(&tile) {
+            let p = Bilinear::of::<S>(m);
+            // SAFETY: i < out_dim, and `check` saw two ids per neuron.
+            let [ra, rb, na, nb] = unsafe { offsets(ids, i, out_dim, bs) };
+            for c in (0..pairs).step_by(2 * LANES) {
+                // SAFETY: both rows hold `bs` values (`check`) and c + 32 <= bs.
+                unsafe {
+                    prefetch_pair(input.as_ptr().wrapping_add(na + c));
+                    prefetch_pair(input.as_ptr().wrapping_add(nb + c));
+                    let (x0, x0b) = A::load2::<S>(input.as_ptr().add(ra + c));
+                    let (x1, x1b) = A::load2::<S>(input.as_ptr().add(rb + c));
+                    let (y, yb) = (p.out::<S>(sigmoid, x0, x1), p.out::<S>(sigmoid, x0b, x1b));
+                    out.put2(i, c, y, yb);
+                }
             }
-        }
-        if pairs < bs {
-            let c = pairs;
-            // SAFETY: as above, with c + 16 == bs.
-            unsafe {
-                prefetch(input.as_ptr().wrapping_add(na + c));
-                prefetch(input.as_ptr().wrapping_add(nb + c));
-                let x0 = A::load::<S>(input.as_ptr().add(ra + c));
-                let x1 = A::load::<S>(input.as_ptr().add(rb + c));
-                out.put(i, c, p.out::<S>(sigmoid, x0, x1));
+            if pairs < bs {
+                let c = pairs;
+                // SAFETY: as above, with c + 16 == bs.
+                unsafe {
+                    prefetch(input.as_ptr().wrapping_add(na + c));
+                    prefetch(input.as_ptr().wrapping_add(nb + c));
+                    let x0 = A::load::<S>(input.as_ptr().add(ra + c));
+                    let x1 = A::load::<S>(input.as_ptr().add(rb + c));
+                    out.put(i, c, p.out::<S>(sigmoid, x0, x1));
+                }
             }
         }
     }
@@ -186,7 +214,7 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
     coef: &[f32],
     sigmoid: bool,
     input: &[A],
-    mut grad_out: GradRows<A>,
+    grad_out: GradRows<A>,
     grad_in: &mut [A],
     slot_grad: &mut [f32],
     dcoef: &mut [f32],
@@ -207,104 +235,113 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
     // The sums of four consecutive neurons, reduced together and then turned into corner
     // gradients (once per neuron instead of once per lane).
     let mut group = [S::splat(0.0); LANES];
-    for i in 0..out_dim {
-        let (g, clear) = grad_out.row(i, bs);
-        let (ra, rb) = rows(ids, i, in_dim, bs);
-        let (na, nb) = ahead(ids, i, out_dim, bs);
-        let p = Bilinear::of::<S>(&coef[4 * i..4 * i + 4]);
-        let zero = S::splat(0.0);
-        let mut sums = Sums {
-            s: zero,
-            sa: zero,
-            sb: zero,
-            sab: zero,
-        };
-        for c in (0..pairs).step_by(2 * LANES) {
-            // SAFETY: both rows hold `bs` values in `input` and, with DX, in `grad_in` (same
-            // shape, asserted); `g` holds `bs`; c + 32 <= bs.
-            unsafe {
-                prefetch_pair(input.as_ptr().wrapping_add(na + c));
-                prefetch_pair(input.as_ptr().wrapping_add(nb + c));
-                if DX {
-                    prefetch_pair(grad_in.as_ptr().wrapping_add(na + c));
-                    prefetch_pair(grad_in.as_ptr().wrapping_add(nb + c));
-                }
-                let (x0, x0b) = A::load2::<S>(input.as_ptr().add(ra + c));
-                let (x1, x1b) = A::load2::<S>(input.as_ptr().add(rb + c));
-                let (gv, gvb) = A::load2::<S>(g.add(c));
-                // Consumed: cleared while its line is in cache (see `super::tree::backward_n`); zero
-                // is all-zero bits in every storage type.
-                if clear {
-                    std::ptr::write_bytes(g.add(c), 0, 2 * LANES);
-                }
-                let (gv, gvb) = (
-                    p.at_poly::<S>(sigmoid, gv, x0, x1),
-                    p.at_poly::<S>(sigmoid, gvb, x0b, x1b),
-                );
-                if DX {
-                    // One FMA into each input row; a row read twice sees its first update.
-                    let pa = grad_in.as_mut_ptr().add(ra + c);
-                    let (ga, gab) = A::load2::<S>(pa);
-                    let da = S::fma(x1, p.cab, p.ca);
-                    let dab = S::fma(x1b, p.cab, p.ca);
-                    A::store2::<S>(pa, S::fma(gv, da, ga), S::fma(gvb, dab, gab));
-                    let pb = grad_in.as_mut_ptr().add(rb + c);
-                    let (gb, gbb) = A::load2::<S>(pb);
-                    let db = S::fma(x0, p.cab, p.cb);
-                    let dbb = S::fma(x0b, p.cab, p.cb);
-                    A::store2::<S>(pb, S::fma(gv, db, gb), S::fma(gvb, dbb, gbb));
-                }
-                if c == 0 {
-                    sums = Sums::of_pair::<S>((gv, gvb), (x0, x0b), (x1, x1b));
-                } else {
-                    sums.add::<S>(gv, x0, x1);
-                    sums.add::<S>(gvb, x0b, x1b);
-                }
-            }
-        }
-        for c in (pairs..bs).step_by(LANES) {
-            // SAFETY: as above, with c + 16 <= bs; with SLOT, slot_grad holds 2 rows per
-            // neuron.
-            unsafe {
-                prefetch(input.as_ptr().wrapping_add(na + c));
-                prefetch(input.as_ptr().wrapping_add(nb + c));
-                if DX {
-                    prefetch(grad_in.as_ptr().wrapping_add(na + c));
-                    prefetch(grad_in.as_ptr().wrapping_add(nb + c));
-                }
-                let x0 = A::load::<S>(input.as_ptr().add(ra + c));
-                let x1 = A::load::<S>(input.as_ptr().add(rb + c));
-                let gv = A::load::<S>(g.add(c));
-                if clear {
-                    A::store::<S>(g.add(c), zero);
-                }
-                let gv = p.at_poly::<S>(sigmoid, gv, x0, x1);
-                let da = S::fma(x1, p.cab, p.ca);
-                let db = S::fma(x0, p.cab, p.cb);
-                if SLOT {
-                    let (dxa, dxb) = (S::mul(gv, da), S::mul(gv, db));
-                    let at = slot_grad.as_mut_ptr().add(2 * i * bs + c);
-                    S::store(at, dxa);
-                    S::store(at.add(bs), dxb);
+    check(ids, coef, out_dim, in_dim);
+    let mut tile = [[0f32; 4]; TILE];
+    let mut g_rows = grad_out.cursor(bs);
+    for start in (0..out_dim).step_by(TILE) {
+        let end = (start + TILE).min(out_dim);
+        polynomials(&coef[4 * start..4 * end], &mut tile);
+        for (i, m) in (start..end).zip(&tile) {
+            let p = Bilinear::of::<S>(m);
+            // SAFETY: i < out_dim, and `check` saw two ids per neuron.
+            let [ra, rb, na, nb] = unsafe { offsets(ids, i, out_dim, bs) };
+            // SAFETY: one call per neuron, and `out_dim` is the rows' length.
+            let (g, clear) = unsafe { g_rows.next() };
+            let zero = S::splat(0.0);
+            let mut sums = Sums {
+                s: zero,
+                sa: zero,
+                sb: zero,
+                sab: zero,
+            };
+            for c in (0..pairs).step_by(2 * LANES) {
+                // SAFETY: both rows hold `bs` values in `input` and, with DX, in `grad_in` (same
+                // shape, asserted); `g` holds `bs`; c + 32 <= bs.
+                unsafe {
+                    prefetch_pair(input.as_ptr().wrapping_add(na + c));
+                    prefetch_pair(input.as_ptr().wrapping_add(nb + c));
                     if DX {
-                        let pa = grad_in.as_mut_ptr().add(ra + c);
-                        A::store::<S>(pa, S::add(A::load::<S>(pa), dxa));
-                        let pb = grad_in.as_mut_ptr().add(rb + c);
-                        A::store::<S>(pb, S::add(A::load::<S>(pb), dxb));
+                        prefetch_pair(grad_in.as_ptr().wrapping_add(na + c));
+                        prefetch_pair(grad_in.as_ptr().wrapping_add(nb + c));
                     }
-                } else if DX {
-                    let pa = grad_in.as_mut_ptr().add(ra + c);
-                    A::store::<S>(pa, S::fma(gv, da, A::load::<S>(pa)));
-                    let pb = grad_in.as_mut_ptr().add(rb + c);
-                    A::store::<S>(pb, S::fma(gv, db, A::load::<S>(pb)));
+                    let (x0, x0b) = A::load2::<S>(input.as_ptr().add(ra + c));
+                    let (x1, x1b) = A::load2::<S>(input.as_ptr().add(rb + c));
+                    let (gv, gvb) = A::load2::<S>(g.add(c));
+                    // Consumed: cleared while its line is in cache (see `super::tree::backward_n`); zero
+                    // is all-zero bits in every storage type.
+                    if clear {
+                        std::ptr::write_bytes(g.add(c), 0, 2 * LANES);
+                    }
+                    let (gv, gvb) = (
+                        p.at_poly::<S>(sigmoid, gv, x0, x1),
+                        p.at_poly::<S>(sigmoid, gvb, x0b, x1b),
+                    );
+                    if DX {
+                        // One FMA into each input row; a row read twice sees its first update.
+                        let pa = grad_in.as_mut_ptr().add(ra + c);
+                        let (ga, gab) = A::load2::<S>(pa);
+                        let da = S::fma(x1, p.cab, p.ca);
+                        let dab = S::fma(x1b, p.cab, p.ca);
+                        A::store2::<S>(pa, S::fma(gv, da, ga), S::fma(gvb, dab, gab));
+                        let pb = grad_in.as_mut_ptr().add(rb + c);
+                        let (gb, gbb) = A::load2::<S>(pb);
+                        let db = S::fma(x0, p.cab, p.cb);
+                        let dbb = S::fma(x0b, p.cab, p.cb);
+                        A::store2::<S>(pb, S::fma(gv, db, gb), S::fma(gvb, dbb, gbb));
+                    }
+                    if c == 0 {
+                        sums = Sums::of_pair::<S>((gv, gvb), (x0, x0b), (x1, x1b));
+                    } else {
+                        sums.add::<S>(gv, x0, x1);
+                        sums.add::<S>(gvb, x0b, x1b);
+                    }
                 }
-                sums.add::<S>(gv, x0, x1);
             }
-        }
-        let j = 4 * (i % 4);
-        [group[j], group[j + 1], group[j + 2], group[j + 3]] = [sums.s, sums.sa, sums.sb, sums.sab];
-        if i % 4 == 3 {
-            add_corners::<S>(&group, &mut dcoef[4 * (i - 3)..4 * (i + 1)], accumulate);
+            for c in (pairs..bs).step_by(LANES) {
+                // SAFETY: as above, with c + 16 <= bs; with SLOT, slot_grad holds 2 rows per
+                // neuron.
+                unsafe {
+                    prefetch(input.as_ptr().wrapping_add(na + c));
+                    prefetch(input.as_ptr().wrapping_add(nb + c));
+                    if DX {
+                        prefetch(grad_in.as_ptr().wrapping_add(na + c));
+                        prefetch(grad_in.as_ptr().wrapping_add(nb + c));
+                    }
+                    let x0 = A::load::<S>(input.as_ptr().add(ra + c));
+                    let x1 = A::load::<S>(input.as_ptr().add(rb + c));
+                    let gv = A::load::<S>(g.add(c));
+                    if clear {
+                        A::store::<S>(g.add(c), zero);
+                    }
+                    let gv = p.at_poly::<S>(sigmoid, gv, x0, x1);
+                    let da = S::fma(x1, p.cab, p.ca);
+                    let db = S::fma(x0, p.cab, p.cb);
+                    if SLOT {
+                        let (dxa, dxb) = (S::mul(gv, da), S::mul(gv, db));
+                        let at = slot_grad.as_mut_ptr().add(2 * i * bs + c);
+                        S::store(at, dxa);
+                        S::store(at.add(bs), dxb);
+                        if DX {
+                            let pa = grad_in.as_mut_ptr().add(ra + c);
+                            A::store::<S>(pa, S::add(A::load::<S>(pa), dxa));
+                            let pb = grad_in.as_mut_ptr().add(rb + c);
+                            A::store::<S>(pb, S::add(A::load::<S>(pb), dxb));
+                        }
+                    } else if DX {
+                        let pa = grad_in.as_mut_ptr().add(ra + c);
+                        A::store::<S>(pa, S::fma(gv, da, A::load::<S>(pa)));
+                        let pb = grad_in.as_mut_ptr().add(rb + c);
+                        A::store::<S>(pb, S::fma(gv, db, A::load::<S>(pb)));
+                    }
+                    sums.add::<S>(gv, x0, x1);
+                }
+            }
+            let j = 4 * (i % 4);
+            [group[j], group[j + 1], group[j + 2], group[j + 3]] =
+                [sums.s, sums.sa, sums.sb, sums.sab];
+            if i % 4 == 3 {
+                add_corners::<S>(&group, &mut dcoef[4 * (i - 3)..4 * (i + 1)], accumulate);
+            }
         }
     }
     let rest = out_dim % 4;

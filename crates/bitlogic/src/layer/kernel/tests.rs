@@ -1,5 +1,5 @@
-//! The kernels against references: the rank-2 kernel against the lerp tree on the scalar
-//! lanes, the tree at every other rank against the multilinear formula in f64, bf16 pairs of
+//! The kernels against references: the rank-2 and rank-4 kernels against the lerp tree on the
+//! scalar lanes, the tree at every other rank against the multilinear formula in f64, bf16 pairs of
 //! chunks, and the GroupSum fusion (the layer tests add finite differences per
 //! parametrization).
 
@@ -95,6 +95,91 @@ fn rank2_kernel_matches_the_lerp_tree() {
             );
             close(&gi3, &git, 1e-5, "fused input gradient");
             close(&d3, &dt, 1e-5, "coefficient gradient without slots");
+        }
+    }
+}
+
+/// The written-out kernels (rank 2, rank 4) work out their polynomials a tile of neurons at a
+/// time: across several tiles and a part tile, at every SIMD level, they must give the lerp
+/// tree's outputs and gradients (the tree on the scalar lanes as the reference).
+#[test]
+fn written_out_kernels_match_the_tree_across_tiles() {
+    use crate::layer::kernel::{backward_at, forward_at};
+    use crate::layer::simd::SimdLevel;
+    fn tree_run<const N: usize, const K: usize, T: super::tree::Tree>(
+        ids: &[u32],
+        coef: &[f32],
+        sigmoid: bool,
+        input: &[f32],
+        g: &[f32],
+        bs: usize,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (in_dim, out_dim) = (input.len() / bs, g.len() / bs);
+        let mut y = vec![0.0; out_dim * bs];
+        let mut rows = io::Rows { out: &mut y, bs };
+        forward_n::<Scalar, f32, T, N, K, _>(ids, coef, sigmoid, input, &mut rows, bs);
+        let (mut gi, mut sg, mut d) = (
+            vec![0.0; in_dim * bs],
+            vec![0.0; N * out_dim * bs],
+            vec![0.0; K * out_dim],
+        );
+        let mut go = g.to_vec();
+        let own = io::GradRows::Own(&mut go);
+        backward_n::<Scalar, f32, T, N, K, true>(
+            ids,
+            coef,
+            sigmoid,
+            input,
+            own,
+            Some(&mut gi),
+            Some(&mut sg),
+            &mut d,
+            false,
+            bs,
+        );
+        (y, d, gi, sg)
+    }
+    let mut r = Rng::new(17);
+    let bs = 48;
+    // Rank 2 tiles 64 neurons, rank 4 sixteen.
+    for (rank, out_dim) in [(2, 150), (4, 37)] {
+        let (in_dim, k) = (23, 1 << rank);
+        let ids: Vec<u32> = (0..rank * out_dim)
+            .map(|_| r.below(in_dim) as u32)
+            .collect();
+        let coef = random(k * out_dim, &mut r, -2.0, 2.0);
+        let input = random(in_dim * bs, &mut r, 0.0, 1.0);
+        let g = random(out_dim * bs, &mut r, -1.0, 1.0);
+        for sigmoid in [false, true] {
+            let (y_t, d_t, gi_t, sg_t) = if rank == 2 {
+                tree_run::<2, 4, Node<Pair>>(&ids, &coef, sigmoid, &input, &g, bs)
+            } else {
+                tree_run::<4, 16, Node<Node<Node<Pair>>>>(&ids, &coef, sigmoid, &input, &g, bs)
+            };
+            for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
+                let what = format!("rank {rank} sigmoid {sigmoid} {level:?}");
+                let mut y = vec![0.0; out_dim * bs];
+                forward_at(level, rank, &ids, &coef, sigmoid, &input, &mut y, bs);
+                close(&y, &y_t, 1e-5, &format!("{what} forward"));
+                for (inputs, slots) in [(true, true), (true, false), (false, true)] {
+                    let (mut gi, mut sg) = (vec![0.0; in_dim * bs], vec![0.0; rank * out_dim * bs]);
+                    let mut d = vec![0.0; k * out_dim];
+                    let mut go = g.clone();
+                    let (gin, sgo) = (inputs.then_some(&mut gi[..]), slots.then_some(&mut sg[..]));
+                    backward_at(
+                        level, rank, &ids, &coef, sigmoid, &input, &mut go, gin, sgo, &mut d,
+                        false, bs,
+                    );
+                    let what = format!("{what} inputs {inputs} slots {slots}");
+                    close(&d, &d_t, 1e-5, &format!("{what} coefficient gradient"));
+                    if inputs {
+                        close(&gi, &gi_t, 1e-5, &format!("{what} input gradient"));
+                    }
+                    if slots {
+                        close(&sg, &sg_t, 1e-5, &format!("{what} slot gradient"));
+                    }
+                }
+            }
         }
     }
 }
@@ -257,8 +342,9 @@ fn multilinear(a: &[f32], x: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
     (y, phi, dx)
 }
 
-/// The depth-first lerp tree (ranks 1 and 3–6) against the formula above, at every SIMD
-/// level (the scalar lanes walk it by recursion, the others unrolled): forward, coefficient,
+/// The depth-first lerp tree (ranks 1, 3, 5, 6) and rank 4's kernel against the formula
+/// above, at every SIMD level (the scalar lanes walk the tree by recursion, the others
+/// unrolled): forward, coefficient,
 /// input and slot gradients, with and without the sigmoid, with and without each of the
 /// input-side gradients, on 48 samples (a pair of chunks and a chunk alone; slot gradients
 /// take single chunks throughout).

@@ -1,4 +1,5 @@
-//! The lerp tree of ranks 1 and 3–6, walked depth first.
+//! The lerp tree of ranks 1, 3, 5 and 6, walked depth first (and of every rank in the tests,
+//! as the reference for the written-out kernels of ranks 2 and 4).
 //!
 //! A neuron with coefficients `a[0..2^n]` computes `y = Σ_k a_k φ_k(x)`: corners 2m and
 //! 2m+1 (they differ in the last input, n−1) are lerped by `x_{n−1}` into a pair's value,
@@ -511,8 +512,8 @@ pub(super) fn backward_n<
     );
 }
 
-/// Calls `$f` with the tree of rank `$rank`, other than 2 (rank 2 has `rank2`): unrolled
-/// where the lanes are, else `Looped`.
+/// Calls `$f` with the tree of rank `$rank`, other than 2 and 4 (they have `rank2` and
+/// `rank4`): unrolled where the lanes are, else `Looped`.
 macro_rules! by_tree {
     ($rank:expr, $f:ident $(::<$($c:tt),*>)?, ($($arg:expr),*)) => {{
         use $crate::layer::kernel::tree::{Looped, Node, Pair};
@@ -522,19 +523,17 @@ macro_rules! by_tree {
             match $rank {
                 1 => $f::<S, A, Pair, 1, 2 $($(, $c)*)?>($($arg),*),
                 3 => $f::<S, A, T3, 3, 8 $($(, $c)*)?>($($arg),*),
-                4 => $f::<S, A, Node<T3>, 4, 16 $($(, $c)*)?>($($arg),*),
                 5 => $f::<S, A, Node<Node<T3>>, 5, 32 $($(, $c)*)?>($($arg),*),
                 6 => $f::<S, A, Node<Node<Node<T3>>>, 6, 64 $($(, $c)*)?>($($arg),*),
-                r => unreachable!("rank {r} is rejected when the layer is built, 2 has its kernel"),
+                r => unreachable!("rank {r} is rejected when the layer is built, 2 and 4 have their kernels"),
             }
         } else {
             match $rank {
                 1 => $f::<S, A, Looped, 1, 2 $($(, $c)*)?>($($arg),*),
                 3 => $f::<S, A, Looped, 3, 8 $($(, $c)*)?>($($arg),*),
-                4 => $f::<S, A, Looped, 4, 16 $($(, $c)*)?>($($arg),*),
                 5 => $f::<S, A, Looped, 5, 32 $($(, $c)*)?>($($arg),*),
                 6 => $f::<S, A, Looped, 6, 64 $($(, $c)*)?>($($arg),*),
-                r => unreachable!("rank {r} is rejected when the layer is built, 2 has its kernel"),
+                r => unreachable!("rank {r} is rejected when the layer is built, 2 and 4 have their kernels"),
             }
         }
     }};
