@@ -90,6 +90,20 @@ fn add_rest<S: Lanes>(v: &[S::V], dcoef: &mut [f32], accumulate: bool) {
     }
 }
 
+/// Checks the shapes a written-out kernel's neuron loops rely on (`rank2`, `rank4`): `rank`
+/// ids per neuron, each a row of the input (`in_dim` rows), and 2^rank corners per neuron.
+/// Once per call, so that the loops read ids and rows without a check each.
+#[inline(always)]
+fn check_ids(rank: usize, ids: &[u32], coef: &[f32], out_dim: usize, in_dim: usize) {
+    assert_eq!(ids.len(), rank * out_dim, "{rank} ids per neuron");
+    assert!(coef.len() >= out_dim << rank, "2^{rank} corners per neuron");
+    let max = ids.iter().fold(0, |m, &x| m.max(x));
+    assert!(
+        out_dim == 0 || (max as usize) < in_dim,
+        "id {max} of {in_dim} rows"
+    );
+}
+
 /// How many neurons ahead the kernels ask for input rows: a neuron's inputs are random rows,
 /// and at 64-sample blocks a layer's rows no longer fit in L2, so each would otherwise wait
 /// on a cache miss.

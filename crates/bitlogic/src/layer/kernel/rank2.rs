@@ -22,7 +22,7 @@
 //! coefficient is then a broadcast load), and the output-gradient row advances by a counter.
 
 use super::io::{GradRows, Sink};
-use super::{prefetch, LANES, PREFETCH};
+use super::{check_ids, prefetch, LANES, PREFETCH};
 use crate::layer::act::Act;
 use crate::layer::lanes::Lanes;
 
@@ -89,20 +89,6 @@ impl<V: Copy> Bilinear<V> {
     }
 }
 
-/// Checks the shapes the neuron loops rely on: two ids per neuron, each a row of `input`
-/// (`in_dim` rows), and four corners per neuron. Once per call, so that the loops read ids
-/// and rows without a check each.
-#[inline(always)]
-fn check(ids: &[u32], coef: &[f32], out_dim: usize, in_dim: usize) {
-    assert_eq!(ids.len(), 2 * out_dim, "two ids per neuron");
-    assert!(coef.len() >= 4 * out_dim, "four corners per neuron");
-    let max = ids.iter().fold(0, |m, &x| m.max(x));
-    assert!(
-        out_dim == 0 || (max as usize) < in_dim,
-        "id {max} of {in_dim} rows"
-    );
-}
-
 /// Row offsets of neuron `i`'s two inputs, and of the neuron `PREFETCH` ahead (its own past
 /// the last): the chunk loops ask for the chunk they are at in those rows, so every line of
 /// the rows is requested without a per-neuron prefetch loop.
@@ -140,17 +126,17 @@ pub(super) fn forward<S: Lanes, A: Act, O: Sink<S, A>>(
     // Chunks go two at a time (`Act::load2`: bf16 widens 32 values in two instructions); a
     // block of an odd number of chunks ends with one alone.
     let pairs = bs / (2 * LANES) * (2 * LANES);
-    check(ids, coef, out_dim, in_dim);
+    check_ids(2, ids, coef, out_dim, in_dim);
     let mut tile = [[0f32; 4]; TILE];
     for start in (0..out_dim).step_by(TILE) {
         let end = (start + TILE).min(out_dim);
         polynomials(&coef[4 * start..4 * end], &mut tile);
         for (i, m) in (start..end).zip(&tile) {
             let p = Bilinear::of::<S>(m);
-            // SAFETY: i < out_dim, and `check` saw two ids per neuron.
+            // SAFETY: i < out_dim, and `check_ids` saw two ids per neuron.
             let [ra, rb, na, nb] = unsafe { offsets(ids, i, out_dim, bs) };
             for c in (0..pairs).step_by(2 * LANES) {
-                // SAFETY: both rows hold `bs` values (`check`) and c + 32 <= bs.
+                // SAFETY: both rows hold `bs` values (`check_ids`) and c + 32 <= bs.
                 unsafe {
                     prefetch_pair(input.as_ptr().wrapping_add(na + c));
                     prefetch_pair(input.as_ptr().wrapping_add(nb + c));
@@ -235,7 +221,7 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
     // The sums of four consecutive neurons, reduced together and then turned into corner
     // gradients (once per neuron instead of once per lane).
     let mut group = [S::splat(0.0); LANES];
-    check(ids, coef, out_dim, in_dim);
+    check_ids(2, ids, coef, out_dim, in_dim);
     let mut tile = [[0f32; 4]; TILE];
     let mut g_rows = grad_out.cursor(bs);
     for start in (0..out_dim).step_by(TILE) {
@@ -243,7 +229,7 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
         polynomials(&coef[4 * start..4 * end], &mut tile);
         for (i, m) in (start..end).zip(&tile) {
             let p = Bilinear::of::<S>(m);
-            // SAFETY: i < out_dim, and `check` saw two ids per neuron.
+            // SAFETY: i < out_dim, and `check_ids` saw two ids per neuron.
             let [ra, rb, na, nb] = unsafe { offsets(ids, i, out_dim, bs) };
             // SAFETY: one call per neuron, and `out_dim` is the rows' length.
             let (g, clear) = unsafe { g_rows.next() };

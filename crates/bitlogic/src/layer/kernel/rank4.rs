@@ -22,7 +22,7 @@
 //! with the tree (steps alternated in one process).
 
 use super::io::{GradRows, Sink};
-use super::{prefetch, LANES, PREFETCH};
+use super::{check_ids, prefetch, LANES, PREFETCH};
 use crate::layer::act::Act;
 use crate::layer::lanes::Lanes;
 
@@ -165,25 +165,13 @@ unsafe fn offsets(ids: &[u32], i: usize, bs: usize) -> [usize; 4] {
     rows
 }
 
-/// Checks the shapes the neuron loops rely on, once per call (see `rank2::check`).
-#[inline(always)]
-fn check(ids: &[u32], coef: &[f32], out_dim: usize, in_dim: usize) {
-    assert_eq!(ids.len(), 4 * out_dim, "four ids per neuron");
-    assert!(coef.len() >= 16 * out_dim, "sixteen corners per neuron");
-    let max = ids.iter().fold(0, |m, &x| m.max(x));
-    assert!(
-        out_dim == 0 || (max as usize) < in_dim,
-        "id {max} of {in_dim} rows"
-    );
-}
-
 /// Asks for chunk `c` of the rows of the neuron `PREFETCH` ahead of `i` (its own past the
 /// last), in `base`: a hint, never dereferenced.
 #[inline(always)]
 fn prefetch_ahead<A>(base: *const A, ids: &[u32], i: usize, out_dim: usize, c: usize, bs: usize) {
     let n = (i + PREFETCH).min(out_dim - 1);
     for j in 0..4 {
-        // SAFETY: `check` saw four ids per neuron, and n < out_dim.
+        // SAFETY: `check_ids` saw four ids per neuron, and n < out_dim.
         let r = unsafe { *ids.get_unchecked(4 * n + j) } as usize;
         prefetch(base.wrapping_add(r * bs + c));
         if std::mem::size_of::<A>() > 2 {
@@ -233,18 +221,18 @@ pub(super) fn forward<S: Lanes, A: Act, O: Sink<S, A>>(
 ) {
     let in_dim = input.len() / bs;
     let out_dim = out.len();
-    check(ids, coef, out_dim, in_dim);
+    check_ids(4, ids, coef, out_dim, in_dim);
     let pairs = bs / (2 * LANES) * (2 * LANES);
     let mut tile = [[0f32; 16]; TILE];
     for start in (0..out_dim).step_by(TILE) {
         let end = (start + TILE).min(out_dim);
         monomials::<S>(&coef[16 * start..16 * end], &mut tile);
         for (i, c) in (start..end).zip(&tile) {
-            // SAFETY: i < out_dim, and `check` saw four ids per neuron.
+            // SAFETY: i < out_dim, and `check_ids` saw four ids per neuron.
             let rows = unsafe { offsets(ids, i, bs) };
             for ch in (0..pairs).step_by(2 * LANES) {
                 prefetch_ahead(input.as_ptr(), ids, i, out_dim, ch, bs);
-                // SAFETY: every row holds `bs` values (`check`) and ch + 32 <= bs.
+                // SAFETY: every row holds `bs` values (`check_ids`) and ch + 32 <= bs.
                 unsafe {
                     let (xa, xb) = load2::<S, A>(input, &rows, ch);
                     let (ya, yb) = (value::<S>(c, &xa), value::<S>(c, &xb));
@@ -282,7 +270,7 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
     let out_dim = grad_out.len(bs);
     assert!(!DX || grad_in.len() == input.len());
     assert!(!SLOT || slot_grad.len() == out_dim * bs * 4);
-    check(ids, coef, out_dim, in_dim);
+    check_ids(4, ids, coef, out_dim, in_dim);
     // Slot gradients are f32 rows read per sample in row order: single chunks where kept.
     let pairs = if SLOT {
         0
@@ -298,7 +286,7 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
         let end = (start + TILE).min(out_dim);
         monomials::<S>(&coef[16 * start..16 * end], &mut tile);
         for (i, c) in (start..end).zip(&tile) {
-            // SAFETY: i < out_dim, and `check` saw four ids per neuron.
+            // SAFETY: i < out_dim, and `check_ids` saw four ids per neuron.
             let rows = unsafe { offsets(ids, i, bs) };
             // SAFETY: one call per neuron, and `out_dim` is the rows' length.
             let (g, clear) = unsafe { g_rows.next() };
