@@ -165,17 +165,14 @@ unsafe fn offsets(ids: &[u32], i: usize, bs: usize) -> [usize; 4] {
     rows
 }
 
-/// Asks for chunk `c` of the rows of the neuron `PREFETCH` ahead of `i` (its own past the
-/// last), in `base`: a hint, never dereferenced.
+/// Asks for chunk `c` of the rows at `ahead` (the offsets of the neuron `PREFETCH` ahead) in
+/// `base`: a hint, never dereferenced.
 #[inline(always)]
-fn prefetch_ahead<A>(base: *const A, ids: &[u32], i: usize, out_dim: usize, c: usize, bs: usize) {
-    let n = (i + PREFETCH).min(out_dim - 1);
-    for j in 0..4 {
-        // SAFETY: `check_ids` saw four ids per neuron, and n < out_dim.
-        let r = unsafe { *ids.get_unchecked(4 * n + j) } as usize;
-        prefetch(base.wrapping_add(r * bs + c));
+fn prefetch_ahead<A>(base: *const A, ahead: &[usize; 4], c: usize) {
+    for &r in ahead {
+        prefetch(base.wrapping_add(r + c));
         if std::mem::size_of::<A>() > 2 {
-            prefetch(base.wrapping_add(r * bs + c + LANES));
+            prefetch(base.wrapping_add(r + c + LANES));
         }
     }
 }
@@ -228,10 +225,14 @@ pub(super) fn forward<S: Lanes, A: Act, O: Sink<S, A>>(
         let end = (start + TILE).min(out_dim);
         monomials::<S>(&coef[16 * start..16 * end], &mut tile);
         for (i, c) in (start..end).zip(&tile) {
-            // SAFETY: i < out_dim, and `check_ids` saw four ids per neuron.
-            let rows = unsafe { offsets(ids, i, bs) };
+            // SAFETY: i < out_dim and so is the neuron ahead (its own past the last), and
+            // `check_ids` saw four ids per neuron.
+            let (rows, ahead) = unsafe {
+                let n = (i + PREFETCH).min(out_dim - 1);
+                (offsets(ids, i, bs), offsets(ids, n, bs))
+            };
             for ch in (0..pairs).step_by(2 * LANES) {
-                prefetch_ahead(input.as_ptr(), ids, i, out_dim, ch, bs);
+                prefetch_ahead(input.as_ptr(), &ahead, ch);
                 // SAFETY: every row holds `bs` values (`check_ids`) and ch + 32 <= bs.
                 unsafe {
                     let (xa, xb) = load2::<S, A>(input, &rows, ch);
@@ -240,7 +241,7 @@ pub(super) fn forward<S: Lanes, A: Act, O: Sink<S, A>>(
                 }
             }
             for ch in (pairs..bs).step_by(LANES) {
-                prefetch_ahead(input.as_ptr(), ids, i, out_dim, ch, bs);
+                prefetch_ahead(input.as_ptr(), &ahead, ch);
                 // SAFETY: as above, with ch + 16 <= bs.
                 unsafe {
                     let x = load::<S, A>(input, &rows, ch);
@@ -286,15 +287,19 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
         let end = (start + TILE).min(out_dim);
         monomials::<S>(&coef[16 * start..16 * end], &mut tile);
         for (i, c) in (start..end).zip(&tile) {
-            // SAFETY: i < out_dim, and `check_ids` saw four ids per neuron.
-            let rows = unsafe { offsets(ids, i, bs) };
+            // SAFETY: i < out_dim and so is the neuron ahead (its own past the last), and
+            // `check_ids` saw four ids per neuron.
+            let (rows, ahead) = unsafe {
+                let n = (i + PREFETCH).min(out_dim - 1);
+                (offsets(ids, i, bs), offsets(ids, n, bs))
+            };
             // SAFETY: one call per neuron, and `out_dim` is the rows' length.
             let (g, clear) = unsafe { g_rows.next() };
             let mut sums = [zero; 16];
             for ch in (0..pairs).step_by(2 * LANES) {
-                prefetch_ahead(input.as_ptr(), ids, i, out_dim, ch, bs);
+                prefetch_ahead(input.as_ptr(), &ahead, ch);
                 if DX {
-                    prefetch_ahead(grad_in.as_ptr(), ids, i, out_dim, ch, bs);
+                    prefetch_ahead(grad_in.as_ptr(), &ahead, ch);
                 }
                 // SAFETY: every row holds `bs` values in `input` and, with DX, in `grad_in`
                 // (same shape, asserted); `g` holds `bs`; ch + 32 <= bs.
@@ -321,9 +326,9 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
                 }
             }
             for ch in (pairs..bs).step_by(LANES) {
-                prefetch_ahead(input.as_ptr(), ids, i, out_dim, ch, bs);
+                prefetch_ahead(input.as_ptr(), &ahead, ch);
                 if DX {
-                    prefetch_ahead(grad_in.as_ptr(), ids, i, out_dim, ch, bs);
+                    prefetch_ahead(grad_in.as_ptr(), &ahead, ch);
                 }
                 // SAFETY: as above, with ch + 16 <= bs; with SLOT, slot_grad holds 4 rows per
                 // neuron.
