@@ -3,7 +3,7 @@
 //! A training step streams every activation row and every gradient row through memory at
 //! least twice, so halving their bytes halves that traffic and the worker buffers. Only the
 //! *storage* changes: kernels load 16 values into f32 lanes ([`Act::load`]), compute in f32
-//! and round once when they store ([`Act::store`], round to nearest even). Weights, folded
+//! and round once when they store ([`Act::store`], to nearest). Weights, folded
 //! coefficients, every gradient sum and the optimizer stay f32.
 //!
 //! | type | bits | exponent | mantissa | note |
@@ -41,14 +41,13 @@ pub trait Act: Copy + Default + PartialEq + Send + Sync + std::fmt::Debug + 'sta
     /// stored gradients at per-sample size (≤ 1 at the loss, with ample headroom below f16's
     /// maximum 65504) and makes both scalings exact in f32.
     const LOSS_SCALING: bool;
-    /// True for [`Bf16`] only: AVX-512 kernels then store with the AVX512-BF16 instruction
-    /// where the CPU has it (see `simd::bf16_instructions`).
+    /// True for [`Bf16`] only, whose [`Act::load2`] takes even- and odd-indexed values.
     const BF16: bool = false;
     /// An encoded input bit as an activation: 0 → 0, anything else → 1. The scalar
     /// definition; the training blocks convert whole rows with `rows::bit_rows`, which LLVM
     /// cannot turn into a branch per bit (it does so here for bf16 and f16).
     fn from_bit(b: u8) -> Self;
-    /// Round to nearest, ties to even.
+    /// Round to nearest (see [`f32_to_bf16`] and [`f32_to_f16`] for ties and NaN).
     fn from_f32(x: f32) -> Self;
     fn to_f32(self) -> f32;
     /// Sixteen values widened to f32 lanes.
@@ -56,7 +55,7 @@ pub trait Act: Copy + Default + PartialEq + Send + Sync + std::fmt::Debug + 'sta
     /// # Safety
     /// `p` must point to 16 readable values, and `S`'s instruction set must be available.
     unsafe fn load<S: Lanes>(p: *const Self) -> S::V;
-    /// Sixteen f32 lanes rounded to this type (nearest even).
+    /// Sixteen f32 lanes rounded to this type as [`Act::from_f32`].
     ///
     /// # Safety
     /// `p` must point to 16 writable values, and `S`'s instruction set must be available.
@@ -175,16 +174,23 @@ impl Act for F16 {
     }
 }
 
-/// f32 → bf16, round to nearest even; NaN becomes a quiet NaN with the same sign.
+/// f32 → bf16, round to nearest, ties away from zero: add half a bf16 unit in the last
+/// place to the bits and keep the top half. A carry out of the mantissa steps the exponent,
+/// and past the largest finite value lands on ∞.
+///
+/// Not ties to even, because this is one integer addition per lane in every instruction set,
+/// where ties to even takes four more (or AVX512-BF16's conversion and a permute, which
+/// some CPUs lack and which flushes subnormals). In the rank-2 kernels the store is a large
+/// part of each pass: the training step's blocks took 2–5 % less (light and difflogic rank 2,
+/// light rank 4 and 6, bf16). The two differ only on exact ties.
+///
+/// A NaN stays a NaN unless its top seven mantissa bits are all zero (a signalling NaN,
+/// which becomes ±∞) or all ones with the low half at 0x8000 or above (which carries into
+/// the sign: ∓0). x86's default NaN (0xFFC0_0000), every NaN computed from it and every
+/// NaN read from a bf16 row are none of these.
 #[inline(always)]
 pub fn f32_to_bf16(x: f32) -> u16 {
-    let b = x.to_bits();
-    if x.is_nan() {
-        return ((b >> 16) | 0x40) as u16;
-    }
-    // Adding 0x7FFF plus the lowest kept bit rounds to nearest even; a carry out of the
-    // mantissa steps the exponent, and past the largest finite value lands on ∞.
-    (b.wrapping_add(0x7FFF + ((b >> 16) & 1)) >> 16) as u16
+    (x.to_bits().wrapping_add(0x8000) >> 16) as u16
 }
 
 #[inline(always)]

@@ -6,11 +6,9 @@
 //! code compiled for its instruction set.
 //!
 //! Besides f32 memory, lanes load and store the 16-bit activation types of `act`
-//! (bf16, f16): widened to f32 on load and rounded to nearest even on store, bit for bit
-//! as `act`'s scalar conversions do. bf16 needs only integer instructions (its bits are the
-//! top half of an f32), or one AVX512-BF16 instruction per store where the CPU has it
-//! ([`Avx512Bf16`], chosen at run time, so the crate still builds for plain x86-64); f16 uses
-//! the F16C / AVX-512F conversion instructions.
+//! (bf16, f16): widened to f32 on load and rounded on store, bit for bit as `act`'s scalar
+//! conversions do. bf16 needs only integer instructions (its bits are the top half of an
+//! f32, rounded by one addition); f16 uses the F16C / AVX-512F conversion instructions.
 
 /// Sixteen f32 lanes. Implementations must only be used where their instruction set is
 /// available (the dispatcher guarantees it).
@@ -299,7 +297,7 @@ fn hsum_tree(a: &[f32; 16]) -> f32 {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub use x86::{Avx2, Avx512, Avx512Bf16};
+pub use x86::{Avx2, Avx512};
 
 #[cfg(target_arch = "x86_64")]
 mod exp;
@@ -342,7 +340,7 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn store_bf16(p: *mut u16, v: __m512) {
-            let h = bf16_bits(v);
+            let h = _mm512_srli_epi32::<16>(bf16_top(v));
             _mm256_storeu_si256(p as *mut __m256i, _mm512_cvtepi32_epi16(h))
         }
         #[inline(always)]
@@ -354,7 +352,11 @@ mod x86 {
         }
         #[inline(always)]
         unsafe fn store_bf16_pair(p: *mut u16, even: __m512, odd: __m512) {
-            let w = _mm512_or_si512(bf16_bits(even), _mm512_slli_epi32::<16>(bf16_bits(odd)));
+            // Odd values keep their top half in place, even ones move down: one bitwise
+            // select (0xCA: mask ? odd : even) merges them.
+            let top = _mm512_set1_epi32(0xFFFF_0000u32 as i32);
+            let even = _mm512_srli_epi32::<16>(bf16_top(even));
+            let w = _mm512_ternarylogic_epi32::<0xCA>(top, bf16_top(odd), even);
             _mm512_storeu_si512(p as *mut _, w)
         }
         #[inline(always)]
@@ -543,19 +545,10 @@ mod x86 {
         }
     }
 
-    /// `act::f32_to_bf16` in integer lanes, the result in the low half of each lane: add
-    /// 0x7FFF + the lowest kept bit, keep the top half; NaN lanes keep their top half with the
-    /// quiet bit set.
+    /// `act::f32_to_bf16` in integer lanes: each lane's top half is its bf16.
     #[inline(always)]
-    unsafe fn bf16_bits(v: __m512) -> __m512i {
-        let b = _mm512_castps_si512(v);
-        let top = _mm512_srli_epi32::<16>(b);
-        let odd = _mm512_and_si512(top, _mm512_set1_epi32(1));
-        let bias = _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF));
-        let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(b, bias));
-        let quiet = _mm512_or_si512(top, _mm512_set1_epi32(0x40));
-        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
-        _mm512_mask_blend_epi32(nan, rounded, quiet)
+    unsafe fn bf16_top(v: __m512) -> __m512i {
+        _mm512_add_epi32(_mm512_castps_si512(v), _mm512_set1_epi32(0x8000))
     }
 
     /// Sum of 8 lanes as `hsum_tree` orders it after its first halving.
@@ -566,142 +559,11 @@ mod x86 {
         _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps::<1>(h2, h2)))
     }
 
-    /// [`Avx512`] with the AVX512-BF16 conversion for bf16 stores (`vcvtneps2bf16`: one
-    /// instruction instead of nine). The dispatcher uses it for bf16 rows only, where the CPU
-    /// has the instruction. It rounds like `act::f32_to_bf16` except that f32 subnormals
-    /// (below 1.2e-38) become ±0, which training values never are.
-    pub struct Avx512Bf16;
-
-    impl Lanes for Avx512Bf16 {
-        type V = __m512;
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> __m512 {
-            Avx512::load(p)
-        }
-        #[inline(always)]
-        unsafe fn store(p: *mut f32, v: __m512) {
-            Avx512::store(p, v)
-        }
-        #[inline(always)]
-        unsafe fn load_bf16(p: *const u16) -> __m512 {
-            Avx512::load_bf16(p)
-        }
-        #[inline(always)]
-        unsafe fn store_bf16(p: *mut u16, v: __m512) {
-            let h = _mm512_cvtneps_pbh(v);
-            _mm256_storeu_si256(
-                p as *mut __m256i,
-                std::mem::transmute::<__m256bh, __m256i>(h),
-            )
-        }
-        #[inline(always)]
-        unsafe fn load_bf16_pair(p: *const u16) -> (__m512, __m512) {
-            Avx512::load_bf16_pair(p)
-        }
-        #[inline(always)]
-        unsafe fn store_bf16_pair(p: *mut u16, even: __m512, odd: __m512) {
-            // One conversion of both vectors (even values in words 0..16, odd in 16..32),
-            // then one word permute into row order: 2i ← i, 2i + 1 ← 16 + i.
-            let h = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(odd, even));
-            let idx = _mm512_set_epi16(
-                31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
-                20, 4, 19, 3, 18, 2, 17, 1, 16, 0,
-            );
-            _mm512_storeu_si512(p as *mut _, _mm512_permutexvar_epi16(idx, h))
-        }
-        #[inline(always)]
-        unsafe fn load_f16(p: *const u16) -> __m512 {
-            Avx512::load_f16(p)
-        }
-        #[inline(always)]
-        unsafe fn store_f16(p: *mut u16, v: __m512) {
-            Avx512::store_f16(p, v)
-        }
-        #[inline(always)]
-        fn splat(x: f32) -> __m512 {
-            Avx512::splat(x)
-        }
-        #[inline(always)]
-        fn add(a: __m512, b: __m512) -> __m512 {
-            Avx512::add(a, b)
-        }
-        #[inline(always)]
-        fn sub(a: __m512, b: __m512) -> __m512 {
-            Avx512::sub(a, b)
-        }
-        #[inline(always)]
-        fn mul(a: __m512, b: __m512) -> __m512 {
-            Avx512::mul(a, b)
-        }
-        #[inline(always)]
-        fn div(a: __m512, b: __m512) -> __m512 {
-            Avx512::div(a, b)
-        }
-        #[inline(always)]
-        fn sqrt(a: __m512) -> __m512 {
-            Avx512::sqrt(a)
-        }
-        #[inline(always)]
-        fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
-            Avx512::fma(a, b, c)
-        }
-        #[inline(always)]
-        fn mul_add(a: __m512, b: __m512, c: __m512) -> __m512 {
-            Avx512::fma(a, b, c)
-        }
-        #[inline(always)]
-        fn max(a: __m512, b: __m512) -> __m512 {
-            Avx512::max(a, b)
-        }
-        #[inline(always)]
-        fn exp_approx(a: __m512) -> __m512 {
-            Avx512::exp_approx(a)
-        }
-        #[inline(always)]
-        fn softmax_exp(a: __m512) -> __m512 {
-            Avx512::softmax_exp(a)
-        }
-        #[inline(always)]
-        fn interleave4(v: [__m512; 4]) -> [__m512; 4] {
-            Avx512::interleave4(v)
-        }
-        #[inline(always)]
-        fn deinterleave4(v: [__m512; 4]) -> [__m512; 4] {
-            Avx512::deinterleave4(v)
-        }
-        #[inline(always)]
-        fn sigmoid(z: __m512) -> __m512 {
-            Avx512::sigmoid(z)
-        }
-        #[inline(always)]
-        fn hsum(a: __m512) -> f32 {
-            Avx512::hsum(a)
-        }
-        #[inline(always)]
-        fn transpose16(v: &mut [__m512; 16]) {
-            Avx512::transpose16(v)
-        }
-        #[inline(always)]
-        fn hsum16(v: &[__m512; 16]) -> __m512 {
-            Avx512::hsum16(v)
-        }
-        #[inline(always)]
-        fn bilinear_corners(v: __m512) -> __m512 {
-            Avx512::bilinear_corners(v)
-        }
-    }
-
-    /// `bf16_bits` on 8 lanes.
+    /// `act::f32_to_bf16` on 8 lanes, the bf16 in the low half of each lane.
     #[inline(always)]
     unsafe fn bf16_bits8(v: __m256) -> __m256i {
         let b = _mm256_castps_si256(v);
-        let top = _mm256_srli_epi32::<16>(b);
-        let odd = _mm256_and_si256(top, _mm256_set1_epi32(1));
-        let bias = _mm256_add_epi32(odd, _mm256_set1_epi32(0x7FFF));
-        let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(b, bias));
-        let quiet = _mm256_or_si256(top, _mm256_set1_epi32(0x40));
-        let nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
-        _mm256_blendv_epi8(rounded, quiet, nan)
+        _mm256_srli_epi32::<16>(_mm256_add_epi32(b, _mm256_set1_epi32(0x8000)))
     }
 
     pub struct Avx2;

@@ -71,29 +71,10 @@ pub fn detected_level() -> SimdLevel {
     *LEVEL.get_or_init(detect)
 }
 
-/// Whether AVX-512 kernels store bf16 rows with the AVX512-BF16 conversion instruction: the
-/// CPU has it and `BITLOGIC_SIMD` is unset (every level it names, `avx512` included, means
-/// the integer rounding, so `BITLOGIC_SIMD=avx512` compares the two).
-pub fn bf16_instructions() -> bool {
-    static NATIVE: OnceLock<bool> = OnceLock::new();
-    *NATIVE.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            detected_level() == SimdLevel::Avx512
-                && std::env::var("BITLOGIC_SIMD").is_err()
-                && is_x86_feature_detected!("avx512bf16")
-                && is_x86_feature_detected!("avx512bw")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        false
-    })
-}
-
 /// Defines `fn NAME(args)`, with the visibility given, which runs `BODY::<L: Lanes>(args)`
 /// compiled for [`simd_level`], and `fn AT(level, args)`, which forces a level (capped at
 /// what the CPU has; tests compare levels with it). With `fn NAME<A: Act> / AT (args)` both
-/// are generic over the storage type `A` and run `BODY::<L, A>(args)`; at the AVX-512
-/// level, bf16 rows use the `Avx512Bf16` lanes where [`bf16_instructions`] says so.
+/// are generic over the storage type `A` and run `BODY::<L, A>(args)`.
 macro_rules! dispatch {
     ($(#[$m:meta])* $vis:vis fn $name:ident / $at:ident ($($a:ident: $t:ty),*) => $body:ident;) => {
         $crate::layer::simd::dispatch! {
@@ -125,34 +106,15 @@ macro_rules! dispatch {
                 unsafe fn avx2 $($gen)* ($($a: $t),*) {
                     $body::<$crate::layer::lanes::Avx2 $(, $g)?>($($a),*)
                 }
-                $crate::layer::simd::dispatch!(@bf16 [$($gen)*] [$($g)?] ($($a: $t),*) $body);
                 match level.min(detected_level()) {
-                    // SAFETY: the CPU reported these features (detected_level caps the request;
-                    // `@avx512` checks AVX512-BF16 before using it).
-                    SimdLevel::Avx512 => return $crate::layer::simd::dispatch!(@avx512 [$($g)?] ($($a),*)),
+                    // SAFETY: the CPU reported these features (detected_level caps the request).
+                    SimdLevel::Avx512 => return unsafe { avx512 $(::<$g>)? ($($a),*) },
                     SimdLevel::Avx2 => return unsafe { avx2 $(::<$g>)? ($($a),*) },
                     SimdLevel::Scalar => {}
                 }
             }
             let _ = level;
             $body::<$crate::layer::lanes::Scalar $(, $g)?>($($a),*)
-        }
-    };
-    // Generic kernels get a third x86 instance, for bf16 rows on CPUs with AVX512-BF16.
-    (@bf16 [] [] ($($a:ident: $t:ty),*) $body:ident) => {};
-    (@bf16 [$($gen:tt)*] [$g:ident] ($($a:ident: $t:ty),*) $body:ident) => {
-        #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx512bf16,avx2,fma,f16c")]
-        unsafe fn avx512bf16 $($gen)* ($($a: $t),*) {
-            $body::<$crate::layer::lanes::Avx512Bf16, $g>($($a),*)
-        }
-    };
-    (@avx512 [] ($($a:ident),*)) => { unsafe { avx512($($a),*) } };
-    (@avx512 [$g:ident] ($($a:ident),*)) => {
-        // `A::BF16` is a constant: the other types never instantiate `avx512bf16`.
-        if <$g as $crate::layer::act::Act>::BF16 && $crate::layer::simd::bf16_instructions() {
-            unsafe { avx512bf16::<$g>($($a),*) }
-        } else {
-            unsafe { avx512::<$g>($($a),*) }
         }
     };
 }
