@@ -10,7 +10,7 @@
 //! `dynamic` lets the batch size vary between steps (the plan grows instead of refusing a
 //! larger batch). `amp_dtype` selects the storage type of activations and their gradients:
 //! `none` (f32), `bf16` or `f16`, each 16-bit value widened to f32 for arithmetic and rounded
-//! to nearest even when stored (see `layer::act`). Weights, coefficient and parameter
+//! to nearest when stored (see `layer::act`). Weights, coefficient and parameter
 //! gradients, every sum and the optimizer stay f32; f16 scales the loss gradient up to
 //! per-sample size (by a power of two, undone exactly in f32) so that small gradients do not
 //! flush to zero. Evaluation (hard LUTs) is unaffected.
