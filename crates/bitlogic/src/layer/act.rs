@@ -60,6 +60,16 @@ pub trait Act: Copy + Default + PartialEq + Send + Sync + std::fmt::Debug + 'sta
     /// # Safety
     /// `p` must point to 16 writable values, and `S`'s instruction set must be available.
     unsafe fn store<S: Lanes>(p: *mut Self, v: S::V);
+    /// What [`Act::store`] then [`Act::load`] give, kept in registers where the type allows.
+    ///
+    /// # Safety
+    /// `S`'s instruction set must be available.
+    #[inline(always)]
+    unsafe fn round<S: Lanes>(v: S::V) -> S::V {
+        let mut t = [Self::ZERO; 16];
+        Self::store::<S>(t.as_mut_ptr(), v);
+        Self::load::<S>(t.as_ptr())
+    }
     /// Thirty-two values as two vectors, in an order of the type's choosing that
     /// [`Act::store2`] undoes: the first and the second sixteen, except for bf16, which
     /// takes the even- and the odd-indexed values (half the instructions to widen, see
@@ -108,6 +118,10 @@ impl Act for f32 {
     unsafe fn store<S: Lanes>(p: *mut Self, v: S::V) {
         S::store(p, v)
     }
+    #[inline(always)]
+    unsafe fn round<S: Lanes>(v: S::V) -> S::V {
+        v
+    }
 }
 
 impl Act for Bf16 {
@@ -144,6 +158,10 @@ impl Act for Bf16 {
     #[inline(always)]
     unsafe fn store2<S: Lanes>(p: *mut Self, a: S::V, b: S::V) {
         S::store_bf16_pair(p as *mut u16, a, b)
+    }
+    #[inline(always)]
+    unsafe fn round<S: Lanes>(v: S::V) -> S::V {
+        S::round_bf16(v)
     }
 }
 

@@ -28,10 +28,19 @@ pub trait Lanes {
     /// # Safety
     /// `p` must point to 16 readable bf16 values.
     unsafe fn load_bf16(p: *const u16) -> Self::V;
-    /// Rounds to nearest even (NaN stays a quiet NaN).
+    /// Rounds as `act::f32_to_bf16`.
     /// # Safety
     /// `p` must point to 16 writable bf16 values.
     unsafe fn store_bf16(p: *mut u16, v: Self::V);
+    /// What [`Lanes::store_bf16`] then [`Lanes::load_bf16`] give, without memory.
+    /// # Safety
+    /// The instruction set must be available.
+    #[inline(always)]
+    unsafe fn round_bf16(v: Self::V) -> Self::V {
+        let mut h = [0u16; 16];
+        Self::store_bf16(h.as_mut_ptr(), v);
+        Self::load_bf16(h.as_ptr())
+    }
     /// Thirty-two bf16 values as two vectors: the even-indexed ones and the odd-indexed ones.
     /// A bf16 is the top half of an f32, so each 32-bit word of the row holds an odd value
     /// in place and an even one a shift away: the SIMD versions widen 32 values with one
@@ -344,6 +353,11 @@ mod x86 {
             _mm256_storeu_si256(p as *mut __m256i, _mm512_cvtepi32_epi16(h))
         }
         #[inline(always)]
+        unsafe fn round_bf16(v: __m512) -> __m512 {
+            let top = _mm512_set1_epi32(0xFFFF_0000u32 as i32);
+            _mm512_castsi512_ps(_mm512_and_si512(bf16_top(v), top))
+        }
+        #[inline(always)]
         unsafe fn load_bf16_pair(p: *const u16) -> (__m512, __m512) {
             let w = _mm512_loadu_si512(p as *const _);
             let even = _mm512_slli_epi32::<16>(w);
@@ -597,6 +611,16 @@ mod x86 {
             let packed = _mm256_packus_epi32(bf16_bits8(v.0), bf16_bits8(v.1));
             let h = _mm256_permute4x64_epi64::<0b11_01_10_00>(packed);
             _mm256_storeu_si256(p as *mut __m256i, h)
+        }
+        #[inline(always)]
+        unsafe fn round_bf16(v: Pair) -> Pair {
+            #[inline(always)]
+            unsafe fn round(v: __m256) -> __m256 {
+                let b = _mm256_add_epi32(_mm256_castps_si256(v), _mm256_set1_epi32(0x8000));
+                let top = _mm256_set1_epi32(0xFFFF_0000u32 as i32);
+                _mm256_castsi256_ps(_mm256_and_si256(b, top))
+            }
+            Pair(round(v.0), round(v.1))
         }
         #[inline(always)]
         unsafe fn load_bf16_pair(p: *const u16) -> (Pair, Pair) {

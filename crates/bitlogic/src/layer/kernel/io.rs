@@ -47,13 +47,35 @@ impl<S: Lanes, A: Act> Sink<S, A> for Rows<'_, A> {
 /// to `A` as a stored row would be, into row `i / group` of `sums` (`[k][bs]`, f32, zero at
 /// the start). Neurons come in order, so each sum adds its rows in the order the head's own
 /// `add_rows` does, and the scores are bit for bit the same without the rows being written.
+///
+/// The rounding stays in registers (`Act::round`), and pairs of chunks are added in the
+/// order `Act::load2` gives them; [`GroupSums::finish`] puts the sums back in sample order.
 pub(super) struct GroupSums<'a, A> {
     pub(super) sums: &'a mut [f32],
     pub(super) group: usize,
     pub(super) out_dim: usize,
     pub(super) bs: usize,
-    /// 32 outputs on their way through `A`.
-    pub(super) tmp: [A; 2 * LANES],
+    pub(super) _act: std::marker::PhantomData<A>,
+}
+
+impl<A: Act> GroupSums<'_, A> {
+    /// Every sum in sample order. The kernels hand over chunks below `bs / 32 * 32` in
+    /// pairs (`Sink::put2`) and the rest one at a time.
+    pub(super) fn finish(self) {
+        if !A::BF16 {
+            // load2 of the other types is the first and the second sixteen: sample order.
+            return;
+        }
+        let pairs = self.bs / (2 * LANES) * (2 * LANES);
+        for row in self.sums.chunks_exact_mut(self.bs) {
+            for chunk in row[..pairs].chunks_exact_mut(2 * LANES) {
+                let t: [f32; 2 * LANES] = std::array::from_fn(|j| chunk[j]);
+                for (j, v) in chunk.iter_mut().enumerate() {
+                    *v = t[(j % 2) * LANES + j / 2];
+                }
+            }
+        }
+    }
 }
 
 impl<S: Lanes, A: Act> Sink<S, A> for GroupSums<'_, A> {
@@ -63,20 +85,18 @@ impl<S: Lanes, A: Act> Sink<S, A> for GroupSums<'_, A> {
     }
     #[inline(always)]
     unsafe fn put2(&mut self, i: usize, c: usize, y: S::V, yb: S::V) {
-        A::store2::<S>(self.tmp.as_mut_ptr(), y, yb);
+        debug_assert!(c + 2 * LANES <= self.bs / (2 * LANES) * (2 * LANES));
         let s = self.sums.as_mut_ptr().add((i / self.group) * self.bs + c);
-        let (lo, hi) = (
-            A::load::<S>(self.tmp.as_ptr()),
-            A::load::<S>(self.tmp.as_ptr().add(LANES)),
+        S::store(s, S::add(S::load(s), A::round::<S>(y)));
+        S::store(
+            s.add(LANES),
+            S::add(S::load(s.add(LANES)), A::round::<S>(yb)),
         );
-        S::store(s, S::add(S::load(s), lo));
-        S::store(s.add(LANES), S::add(S::load(s.add(LANES)), hi));
     }
     #[inline(always)]
     unsafe fn put(&mut self, i: usize, c: usize, y: S::V) {
-        A::store::<S>(self.tmp.as_mut_ptr(), y);
         let s = self.sums.as_mut_ptr().add((i / self.group) * self.bs + c);
-        S::store(s, S::add(S::load(s), A::load::<S>(self.tmp.as_ptr())));
+        S::store(s, S::add(S::load(s), A::round::<S>(y)));
     }
 }
 

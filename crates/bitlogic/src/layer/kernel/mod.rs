@@ -318,9 +318,10 @@ fn forward_group_sums_any<S: Lanes, A: Act>(
         group,
         out_dim,
         bs,
-        tmp: [A::ZERO; 2 * LANES],
+        _act: std::marker::PhantomData,
     };
     forward_into::<S, A, _>(rank, ids, coef, sigmoid, input, &mut sink, bs);
+    sink.finish();
 }
 
 dispatch! {

@@ -242,10 +242,10 @@ fn group_sum_fusion_is_the_head_on_the_layers_rows_bit_for_bit() {
     use crate::layer::act::{Act, Bf16, F16};
     use crate::layer::kernel::{backward_at, backward_group_at, forward_at, forward_group_sums_at};
     use crate::layer::simd::SimdLevel;
-    fn check<A: Act>(level: SimdLevel, rank: usize) {
+    fn check<A: Act>(level: SimdLevel, rank: usize, bs: usize) {
         let mut r = Rng::new(13);
-        // 12 neurons in 3 groups of 4; 48 samples: a pair of chunks and one alone.
-        let (in_dim, out_dim, k, bs) = (10, 12, 3, 48);
+        // 12 neurons in 3 groups of 4.
+        let (in_dim, out_dim, k) = (10, 12, 3);
         let group = out_dim / k;
         let ids: Vec<u32> = (0..rank * out_dim)
             .map(|_| r.below(in_dim) as u32)
@@ -256,7 +256,10 @@ fn group_sum_fusion_is_the_head_on_the_layers_rows_bit_for_bit() {
         let dscores = random(k * bs, &mut r, -1.0, 1.0);
         let head = GroupSum::new(k, 1.5, out_dim).unwrap();
         for sigmoid in [false, true] {
-            let what = format!("{} {level:?} rank {rank} sigmoid {sigmoid}", A::NAME);
+            let what = format!(
+                "{} {level:?} rank {rank} bs {bs} sigmoid {sigmoid}",
+                A::NAME
+            );
             let (x, c) = (&input, &coef);
             let mut y = vec![A::ZERO; out_dim * bs];
             forward_at(level, rank, &ids, c, sigmoid, x, &mut y, bs);
@@ -303,10 +306,11 @@ fn group_sum_fusion_is_the_head_on_the_layers_rows_bit_for_bit() {
         }
     }
     for level in [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512] {
-        for rank in 1..=6 {
-            check::<f32>(level, rank);
-            check::<Bf16>(level, rank);
-            check::<F16>(level, rank);
+        // A pair of chunks and one alone; two pairs and one alone.
+        for (rank, bs) in (1..=6).flat_map(|r| [(r, 48), (r, 80)]) {
+            check::<f32>(level, rank, bs);
+            check::<Bf16>(level, rank, bs);
+            check::<F16>(level, rank, bs);
         }
     }
 }
