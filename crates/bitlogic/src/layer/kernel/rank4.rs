@@ -207,6 +207,7 @@ unsafe fn load<S: Lanes, A: Act>(input: &[A], rows: &[usize; 4], c: usize) -> [S
     x
 }
 
+/// The sigmoid is a constant of each instance, in both passes, as in `rank2`.
 #[inline(always)]
 pub(super) fn forward<S: Lanes, A: Act, O: Sink<S, A>>(
     ids: &[u32],
@@ -216,6 +217,22 @@ pub(super) fn forward<S: Lanes, A: Act, O: Sink<S, A>>(
     out: &mut O,
     bs: usize,
 ) {
+    if sigmoid {
+        forward_with::<S, A, O, true>(ids, coef, input, out, bs)
+    } else {
+        forward_with::<S, A, O, false>(ids, coef, input, out, bs)
+    }
+}
+
+#[inline(always)]
+fn forward_with<S: Lanes, A: Act, O: Sink<S, A>, const SIGMOID: bool>(
+    ids: &[u32],
+    coef: &[f32],
+    input: &[A],
+    out: &mut O,
+    bs: usize,
+) {
+    let sigmoid = SIGMOID;
     let in_dim = input.len() / bs;
     let out_dim = out.len();
     check_ids(4, ids, coef, out_dim, in_dim);
@@ -252,7 +269,8 @@ pub(super) fn forward<S: Lanes, A: Act, O: Sink<S, A>>(
     }
 }
 
-/// Arguments as `super::backward_n` (rank 4), with the output gradients in `grad_out`.
+/// Arguments as `super::backward_n` (rank 4), with the output gradients in `grad_out`; the
+/// sigmoid a constant as in [`forward`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
@@ -267,6 +285,28 @@ pub(super) fn backward<S: Lanes, A: Act, const DX: bool, const SLOT: bool>(
     accumulate: bool,
     bs: usize,
 ) {
+    let (g, gi, sg) = (grad_out, grad_in, slot_grad);
+    if sigmoid {
+        backward_with::<S, A, DX, SLOT, true>(ids, coef, input, g, gi, sg, dcoef, accumulate, bs)
+    } else {
+        backward_with::<S, A, DX, SLOT, false>(ids, coef, input, g, gi, sg, dcoef, accumulate, bs)
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_with<S: Lanes, A: Act, const DX: bool, const SLOT: bool, const SIGMOID: bool>(
+    ids: &[u32],
+    coef: &[f32],
+    input: &[A],
+    grad_out: GradRows<A>,
+    grad_in: &mut [A],
+    slot_grad: &mut [f32],
+    dcoef: &mut [f32],
+    accumulate: bool,
+    bs: usize,
+) {
+    let sigmoid = SIGMOID;
     let in_dim = input.len() / bs;
     let out_dim = grad_out.len(bs);
     assert!(!DX || grad_in.len() == input.len());
