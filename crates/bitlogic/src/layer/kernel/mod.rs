@@ -17,8 +17,8 @@
 //! compile time than every other instance together and buys speed only where there is no
 //! SIMD level to use.
 //! Rank 2, the hot case, is written out as a bilinear polynomial in `rank2.rs`, and rank 4 in
-//! monomial form in `rank4.rs` (fewer vector operations per chunk than the tree's walk);
-//! `tests.rs` here checks both against the tree.
+//! monomial form in `rank4.rs` (fewer vector operations per chunk than the tree's walk), at
+//! the SIMD levels; `tests.rs` here checks both against the tree.
 //! Activation rows (`input`, `output`, `grad_out`, `grad_in`) are generic over their storage
 //! type ([`Act`]: f32, bf16, f16); everything in registers, and `dcoef` and `slot_grad`, is f32.
 
@@ -166,9 +166,12 @@ fn forward_into<S: Lanes, A: Act, O: io::Sink<S, A>>(
     out: &mut O,
     bs: usize,
 ) {
+    // The scalar level (`!S::UNROLL`) walks the tree at ranks 2 and 4 too: it serves CPUs
+    // without AVX2 and the tests, and the written-out kernels' constant-flag instances on
+    // sixteen separate floats were a fifth of the crate's compiled code.
     match rank {
-        2 => rank2::forward::<S, A, _>(ids, coef, sigmoid, input, out, bs),
-        4 => rank4::forward::<S, A, _>(ids, coef, sigmoid, input, out, bs),
+        2 if S::UNROLL => rank2::forward::<S, A, _>(ids, coef, sigmoid, input, out, bs),
+        4 if S::UNROLL => rank4::forward::<S, A, _>(ids, coef, sigmoid, input, out, bs),
         _ => tree::by_tree!(rank, forward_n::<_>, (ids, coef, sigmoid, input, out, bs)),
     }
 }
@@ -191,7 +194,7 @@ fn backward_rows_any<S: Lanes, A: Act>(
     bs: usize,
 ) {
     let (c, o, a) = (coef, dcoef, accumulate);
-    if rank == 2 || rank == 4 {
+    if S::UNROLL && (rank == 2 || rank == 4) {
         // The written-out polynomials, with each combination of input-side gradients a
         // constant.
         macro_rules! by_outputs {

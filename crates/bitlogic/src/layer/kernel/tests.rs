@@ -100,8 +100,9 @@ fn rank2_kernel_matches_the_lerp_tree() {
 }
 
 /// The written-out kernels (rank 2, rank 4) work out their polynomials a tile of neurons at a
-/// time: across several tiles and a part tile, at every SIMD level, they must give the lerp
-/// tree's outputs and gradients (the tree on the scalar lanes as the reference).
+/// time: across several tiles and a part tile, at the AVX2 and AVX-512 levels, they must give
+/// the lerp tree's outputs and gradients (the tree on the scalar lanes as the reference; the
+/// scalar level, which walks the tree itself, is checked against it too).
 #[test]
 fn written_out_kernels_match_the_tree_across_tiles() {
     use crate::layer::kernel::{backward_at, forward_at};

@@ -1,5 +1,5 @@
-//! The lerp tree of ranks 1, 3, 5 and 6, walked depth first (and of every rank in the tests,
-//! as the reference for the written-out kernels of ranks 2 and 4).
+//! The lerp tree of ranks 1, 3, 5 and 6, walked depth first (and of ranks 2 and 4 at the
+//! scalar level and in the tests, as the reference for their written-out kernels).
 //!
 //! A neuron with coefficients `a[0..2^n]` computes `y = Σ_k a_k φ_k(x)`: corners 2m and
 //! 2m+1 (they differ in the last input, n−1) are lerped by `x_{n−1}` into a pair's value,
@@ -528,12 +528,15 @@ macro_rules! by_tree {
                 r => unreachable!("rank {r} is rejected when the layer is built, 2 and 4 have their kernels"),
             }
         } else {
+            // Every rank, 2 and 4 included: see `forward_into`.
             match $rank {
                 1 => $f::<S, A, Looped, 1, 2 $($(, $c)*)?>($($arg),*),
+                2 => $f::<S, A, Looped, 2, 4 $($(, $c)*)?>($($arg),*),
                 3 => $f::<S, A, Looped, 3, 8 $($(, $c)*)?>($($arg),*),
+                4 => $f::<S, A, Looped, 4, 16 $($(, $c)*)?>($($arg),*),
                 5 => $f::<S, A, Looped, 5, 32 $($(, $c)*)?>($($arg),*),
                 6 => $f::<S, A, Looped, 6, 64 $($(, $c)*)?>($($arg),*),
-                r => unreachable!("rank {r} is rejected when the layer is built, 2 and 4 have their kernels"),
+                r => unreachable!("rank {r} is rejected when the layer is built"),
             }
         }
     }};
