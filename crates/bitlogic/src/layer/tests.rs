@@ -211,17 +211,20 @@ fn simd_levels_agree_with_scalar() {
                         .map(|(a, b)| (a - b).abs())
                         .fold(0.0f32, f32::max)
                 };
+                // Relative to the largest value (at least 1): the scalar level walks the lerp
+                // tree at every rank, the SIMD levels evaluate ranks 2 and 4 as written-out
+                // polynomials, so they differ by a few roundings of the largest terms.
+                let tol = |tol: f32, a: &[f32]| tol * a.iter().fold(1f32, |m, v| m.max(v.abs()));
+                let (f, s) = (&fast, &scalar);
+                let what = format!("{p:?} {rank} {level:?}");
+                assert!(max_diff(&f.0, &s.0) <= tol(1e-6, &s.0), "{what} forward");
                 assert!(
-                    max_diff(&fast.0, &scalar.0) <= 1e-6,
-                    "{p:?} {rank} {level:?} forward"
+                    max_diff(&f.1 .0, &s.1 .0) <= tol(2e-6, &s.1 .0),
+                    "{what} dw"
                 );
                 assert!(
-                    max_diff(&fast.1 .0, &scalar.1 .0) <= 1e-5,
-                    "{p:?} {rank} {level:?} dw"
-                );
-                assert!(
-                    max_diff(&fast.1 .1, &scalar.1 .1) <= 1e-6,
-                    "{p:?} {rank} {level:?} dx"
+                    max_diff(&f.1 .1, &s.1 .1) <= tol(2e-6, &s.1 .1),
+                    "{what} dx"
                 );
             }
         }

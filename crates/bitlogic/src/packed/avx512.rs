@@ -5,7 +5,7 @@
 //! guaranteed to be load, load, ternlog, store. Selected at run time (see `kernel::group_fn`).
 
 use super::head::{harley_seal_16, planes_for};
-use super::kernel::{at, imm_table, ImmTable, Line, BLOCK};
+use super::kernel::{arity_of, at, imm_table, ImmTable, Line, BLOCK};
 use std::arch::x86_64::*;
 
 pub static GROUPS: ImmTable = imm_table!(group);
@@ -28,8 +28,8 @@ unsafe fn load_slot(arena: *mut Line, s: u32) -> __m512i {
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn group<const IMM: i32>(arena: *mut Line, code: &[u32], arity: usize) {
-    match arity {
+unsafe fn group<const IMM: i32>(arena: *mut Line, code: &[u32]) {
+    match const { arity_of(IMM as u8) } {
         0 => {
             let z = _mm512_setzero_si512();
             let v = _mm512_ternarylogic_epi64::<IMM>(z, z, z);

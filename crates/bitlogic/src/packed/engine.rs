@@ -209,7 +209,7 @@ impl Engine {
             for run in code.chunks(PREFETCH_OPS * width) {
                 // SAFETY: validated program (every slot < p.slots ≤ arena.len()), aligned
                 // `Line` arena, kernels chosen for a level the CPU has.
-                unsafe { f(base, run, g.arity as usize) };
+                unsafe { f(base, run) };
                 let upto = lines.min(fetched + per_run);
                 prefetch_lines(prefetch, fetched, upto);
                 fetched = upto;

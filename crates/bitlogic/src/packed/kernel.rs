@@ -19,13 +19,31 @@ pub const WORDS: usize = BLOCK / 64;
 #[repr(C, align(64))]
 pub struct Line(pub [u64; WORDS]);
 
-/// Runs `code` (`[dst, src…]` per op, `1 + arity` words each) on `arena`. Operands are byte
-/// offsets (slot × 64), which saves the hot loop a shift per operand.
+/// Runs `code` (`[dst, src…]` per op, `1 + arity_of(imm)` words each) on `arena`. Operands
+/// are byte offsets (slot × 64), which saves the hot loop a shift per operand.
 ///
 /// # Safety
 /// Every offset in `code` is a multiple of 64 inside the arena, the arena is 64-byte aligned
 /// (a `Line` slice), and the CPU supports the kernel's level.
-pub type GroupFn = unsafe fn(arena: *mut Line, code: &[u32], arity: usize);
+pub type GroupFn = unsafe fn(arena: *mut Line, code: &[u32]);
+
+/// The distinct operands immediate `imm` reads: 3 if it depends on its third operand, else 2
+/// if on its second, else 1 if on its first, else 0. An op's arity is always its immediate's
+/// (`table::ternlog_imm` of a table that depends on each of its inputs; `Program::validate`
+/// checks it), so each kernel knows its operand count at compile time: one loop per
+/// immediate instead of four.
+pub const fn arity_of(imm: u8) -> usize {
+    // Bit (a << 2) | (b << 1) | c of `imm`; an operand matters where flipping it changes a bit.
+    if (imm & 0x55) << 1 != imm & 0xAA {
+        3
+    } else if (imm & 0x33) << 2 != imm & 0xCC {
+        2
+    } else if (imm & 0x0F) << 4 != imm & 0xF0 {
+        1
+    } else {
+        0
+    }
+}
 
 /// The 2-input function with truth table `t` (bit `2b + c`) of `b` and `c`.
 #[inline(always)]
@@ -85,10 +103,10 @@ unsafe fn put(arena: *mut Line, off: u32, v: [u64; WORDS]) {
     (*at(arena, off)).0 = v;
 }
 
-/// The generic group loop; `arity` only decides how many distinct operands are loaded.
+/// The generic group loop over ops of `arity_of(IMM)` operands.
 #[inline(always)]
-unsafe fn group_body<const IMM: i32>(arena: *mut Line, code: &[u32], arity: usize) {
-    match arity {
+unsafe fn group_body<const IMM: i32>(arena: *mut Line, code: &[u32]) {
+    match const { arity_of(IMM as u8) } {
         0 => {
             let v = [tern::<IMM>(0, 0, 0); WORDS];
             for op in code {
@@ -118,14 +136,14 @@ unsafe fn group_body<const IMM: i32>(arena: *mut Line, code: &[u32], arity: usiz
     }
 }
 
-unsafe fn group_scalar<const IMM: i32>(arena: *mut Line, code: &[u32], arity: usize) {
-    group_body::<IMM>(arena, code, arity)
+unsafe fn group_scalar<const IMM: i32>(arena: *mut Line, code: &[u32]) {
+    group_body::<IMM>(arena, code)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn group_avx2<const IMM: i32>(arena: *mut Line, code: &[u32], arity: usize) {
-    group_body::<IMM>(arena, code, arity)
+unsafe fn group_avx2<const IMM: i32>(arena: *mut Line, code: &[u32]) {
+    group_body::<IMM>(arena, code)
 }
 
 /// `[[f::<0>, …, f::<15>], …, [f::<240>, …, f::<255>]]`: one instance per immediate.
@@ -177,6 +195,25 @@ mod tests {
             tern_ref(IMM as u8, a, b, c),
             "imm {IMM}"
         );
+    }
+
+    #[test]
+    fn an_immediates_arity_is_the_inputs_of_its_table() {
+        // Every table the compiler emits an op for depends on each of its 1–3 inputs.
+        use crate::packed::table::{depends_on, ternlog_imm};
+        let mut seen = 0;
+        for arity in 1..=3usize {
+            for t in 0..1u64 << (1 << arity) {
+                if (0..arity).all(|j| depends_on(t, arity, j)) {
+                    let imm = ternlog_imm(t, arity);
+                    assert_eq!(arity_of(imm), arity, "table {t:#x} of {arity} inputs");
+                    seen += 1;
+                }
+            }
+        }
+        // 2 + 10 + 218 tables depend on all of their 1, 2, 3 inputs.
+        assert_eq!(seen, 230);
+        assert_eq!((arity_of(0x00), arity_of(0xFF)), (0, 0));
     }
 
     #[test]

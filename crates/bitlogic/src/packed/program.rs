@@ -277,7 +277,7 @@ impl Program {
         let bad = || Error::invalid("internal error: packed program refers past its arena");
         let mut at = 0;
         for g in &self.groups {
-            if g.start != at || g.arity > 3 {
+            if g.start != at || g.arity as usize != super::kernel::arity_of(g.imm) {
                 return Err(bad());
             }
             at += g.count * (1 + g.arity as usize);

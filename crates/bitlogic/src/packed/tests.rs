@@ -269,9 +269,9 @@ fn every_simd_level_equals_scalar() {
 }
 
 #[test]
-fn every_immediate_and_arity_matches_the_reference_at_every_level() {
+fn every_immediate_matches_the_reference_at_every_level() {
     use program::{Group, HeadPlan, Program};
-    // Slots 0..3 hold random lines; ops write slots 3.. with each immediate and arity.
+    // Slots 0..3 hold random lines; ops write slots 3.. with each immediate, at its arity.
     let mut r = Rng::new(21);
     let inputs: Vec<kernel::Line> = (0..3)
         .map(|_| kernel::Line(std::array::from_fn(|_| r.next_u64())))
@@ -279,18 +279,17 @@ fn every_immediate_and_arity_matches_the_reference_at_every_level() {
     let mut code = Vec::new();
     let mut groups = Vec::new();
     let mut dst = 3u32;
-    for arity in 0..=3u8 {
-        for imm in 0..=255u8 {
-            groups.push(Group {
-                imm,
-                arity,
-                start: code.len(),
-                count: 1,
-            });
-            code.push(dst);
-            code.extend([2u32, 0, 1].iter().take(arity as usize));
-            dst += 1;
-        }
+    for imm in 0..=255u8 {
+        let arity = kernel::arity_of(imm) as u8;
+        groups.push(Group {
+            imm,
+            arity,
+            start: code.len(),
+            count: 1,
+        });
+        code.push(dst);
+        code.extend([2u32, 0, 1].iter().take(arity as usize));
+        dst += 1;
     }
     let program = Program {
         inputs: 3,
@@ -315,14 +314,12 @@ fn every_immediate_and_arity_matches_the_reference_at_every_level() {
                 .map(|s| s * 64)
                 .collect();
             // SAFETY: slots < arena length, level capped by Engine::new.
-            unsafe { f(arena.as_mut_ptr(), &code, g.arity as usize) };
+            unsafe { f(arena.as_mut_ptr(), &code) };
+            // An immediate ignores its operands past its arity, so the reference reads three
+            // distinct lines: a kernel that loaded too few operands would differ from it.
             let (a, b, c) = (inputs[2].0, inputs[0].0, inputs[1].0);
-            let want: [u64; kernel::WORDS] = std::array::from_fn(|l| match g.arity {
-                0 => kernel::tern_ref(g.imm, 0, 0, 0),
-                1 => kernel::tern_ref(g.imm, a[l], a[l], a[l]),
-                2 => kernel::tern_ref(g.imm, a[l], b[l], b[l]),
-                _ => kernel::tern_ref(g.imm, a[l], b[l], c[l]),
-            });
+            let want: [u64; kernel::WORDS] =
+                std::array::from_fn(|l| kernel::tern_ref(g.imm, a[l], b[l], c[l]));
             assert_eq!(
                 arena[op].0, want,
                 "{level:?} imm {} arity {}",
@@ -330,6 +327,34 @@ fn every_immediate_and_arity_matches_the_reference_at_every_level() {
             );
         }
     }
+}
+
+#[test]
+fn a_group_whose_arity_is_not_its_immediates_is_rejected() {
+    use program::{Group, HeadPlan, Program};
+    // 0xCA (a ? b : c) reads three operands; as a two-operand group its code would be read
+    // with the wrong stride.
+    let program = Program {
+        inputs: 3,
+        slots: 4,
+        code: vec![3, 0, 1],
+        groups: vec![Group {
+            imm: 0xCA,
+            arity: 2,
+            start: 0,
+            count: 1,
+        }],
+        head: HeadPlan {
+            slots: vec![vec![]],
+            offset: vec![0],
+        },
+        steps: 1,
+        ops: 1,
+    };
+    let err = engine::Engine::new(program, SimdLevel::Scalar)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("internal error"), "{err}");
 }
 
 #[test]
