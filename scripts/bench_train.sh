@@ -17,7 +17,8 @@ PEERS=${PEERS:-0}
 PEERS_DIR=${PEERS_DIR:-$HOME/.cache/bitlogic-peers}
 # torchlogix at rank 6 takes about 70 s and 14.2 GB of memory (15 GB free needed);
 # PEER_R6=0 leaves it out.
-PEER_R6=$([[ "${PEER_R6:-1}" == 1 ]] && echo "--impl torchlogix --param light --lut-rank 6" || true)
+r6_peer=""
+if [[ "${PEER_R6:-1}" == 1 ]]; then r6_peer="--impl torchlogix --param light --lut-rank 6"; fi
 BIN=target/release/bitlogic
 cargo build --release -q -p bitlogic-cli
 
@@ -26,7 +27,7 @@ CONFIGS=(
   "light, rank 2|--lut-rank 2 --parametrization light|--impl torchlogix --param light --lut-rank 2"
   "difflogic, rank 2|--lut-rank 2 --parametrization difflogic|--impl difflogic"
   "light, rank 4|--lut-rank 4 --parametrization light|--impl torchlogix --param light --lut-rank 4"
-  "light, rank 6|--lut-rank 6 --parametrization light|$PEER_R6"
+  "light, rank 6|--lut-rank 6 --parametrization light|$r6_peer"
 )
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
